@@ -1,0 +1,1 @@
+"""Everything between bytes and the engine: tokenize, decode, redact, batch, serve, stream."""

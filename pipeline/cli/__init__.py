@@ -1,0 +1,1 @@
+"""The ``ner-stage`` command line: one module per command, loaded only when invoked."""

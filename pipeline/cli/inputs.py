@@ -1,0 +1,31 @@
+"""Reading texts for CLI commands: positional arguments or a JSONL file of {"text": ...}."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def read_texts(texts: tuple[str, ...], file: str | None) -> list[str]:
+    """Texts from arguments, or from ``file`` (one JSON object with a "text" field per line)."""
+    if texts and file:
+        raise click.UsageError("give texts as arguments or --file, not both")
+    if not file:
+        if not texts:
+            raise click.UsageError("give at least one TEXT or --file F.jsonl")
+        return list(texts)
+    out = []
+    with Path(file).open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="--file") from exc
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise click.BadParameter(f"line {number}: expected {{\"text\": str}}", param_hint="--file")
+            out.append(record["text"])
+    return out

@@ -1,0 +1,75 @@
+"""Entry point of ``ner-stage``.
+
+Commands are imported lazily (``LazyGroup``) so ``ner-stage predict`` never imports FastAPI or
+confluent-kafka, and ``--help`` stays instant. Each command module defines ``command``, a click
+command; add one by adding a line to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from engines.errors import NerStageError
+
+#: name -> (module, one-line help shown by ``ner-stage --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "predict": ("pipeline.cli.predict", "Run token classification on texts; print /predict_tokens JSON."),
+    "redact": ("pipeline.cli.redact", "Redact PII in texts; print {redacted_text, entities} JSON."),
+    "serve": ("pipeline.cli.serve", "Serve the HTTP API (/predict_tokens, /redact, async jobs)."),
+    "worker": ("pipeline.cli.worker", "Run Kafka consumer workers (entities, redacted text, dead letters)."),
+    "run": ("pipeline.cli.run", "Run the whole stage on embedded defaults (local broker, demo documents)."),
+    "export": ("pipeline.cli.export", "Export a Hugging Face checkpoint to a model bundle (ONNX)."),
+    "build-engine": ("pipeline.cli.build_engine", "Build (and cache) a TensorRT plan for a bundle."),
+    "eval": ("pipeline.cli.eval", "Entity-level precision/recall/F1 on a labelled JSONL file."),
+    "bench": ("pipeline.cli.bench", "Benchmarks: engine, http, kafka, redact (JSON + PNG)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="ner-stage")
+def cli() -> None:
+    """ner-stage: streaming named-entity recognition for Kafka pipelines and HTTP.
+
+    Every flag can also be set as NER_<FLAG_NAME> in the environment or in a config file
+    given with --config (or NER_CONFIG).
+    """
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except NerStageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""NerService: the one inference path behind the CLI, the HTTP API and the Kafka worker.
+
+texts -> tokenize (windows or truncation) -> engine in token-budget batches -> merge windows
+-> decode (HF pipeline semantics, thresholds) -> BEI items or entity spans.
+
+Batching lives here, not in engines (as in text-embeddings-inference): sequences from all
+texts of a call are sorted by length and packed greedily under ``max_batch_tokens`` padded
+tokens and ``max_batch_size`` rows, so one long text does not pad a batch of short ones.
+The HTTP batcher and the Kafka micro-batcher merge work from many requests/records into one
+``encode`` + ``infer`` call; they do not batch again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engines import Engine, EngineBatch, ModelBundle, create_engine, load_bundle
+from pipeline.decode import (
+    Prediction,
+    TokenView,
+    aggregate,
+    apply_thresholds,
+    merge_adjacent,
+    softmax,
+    span_items,
+    to_entities,
+    token_items,
+)
+from pipeline.errors import InputError, TextTooLongError
+from pipeline.spans import Entity
+from pipeline.tokenize import Direction, EncodedText, TextEncoder
+
+if TYPE_CHECKING:
+    from pipeline.config import DecodeSettings, ModelSettings
+
+AGGREGATIONS = ("none", "simple", "first", "average", "max")
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """Per-call decoding options (the /predict_tokens request fields plus our additions)."""
+
+    aggregation: str = "none"
+    raw_scores: bool = False
+    truncate: bool = False
+    truncation_direction: Direction = "Right"
+    threshold: float | None = None
+    label_thresholds: Mapping[str, float] = field(default_factory=dict)
+    ignore_labels: tuple[str, ...] = ("O",)
+    #: Join touching same-label spans after aggregation (see ``decode.merge_adjacent``).
+    merge_adjacent: bool = False
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in AGGREGATIONS:
+            raise InputError(f"aggregation_strategy must be one of {AGGREGATIONS}", field="aggregation_strategy")
+        if self.truncation_direction not in ("Right", "Left"):
+            raise InputError("truncation_direction must be 'Right' or 'Left'", field="truncation_direction")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    """One engine call, reported to listeners (metrics)."""
+
+    sequences: int
+    padded_tokens: int
+    real_tokens: int
+    seconds: float
+
+
+class NerService:
+    """Token classification for lists of texts, shared by every front door."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        engine: Engine,
+        *,
+        stride: int = 64,
+        max_batch_size: int = 64,
+        max_chars: int = 1_000_000,
+        entity_options: PredictOptions | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.engine = engine
+        self.labels = bundle.labels
+        self.encoder = TextEncoder(bundle.tokenizer_path, engine.max_seq_len)
+        self.stride = stride
+        self.max_batch_size = max_batch_size
+        self.max_chars = max_chars
+        self.entity_options = entity_options or PredictOptions(aggregation="first", merge_adjacent=True)
+        self._listeners: list[Callable[[BatchStats], None]] = []
+
+    @classmethod
+    def from_settings(cls, model: ModelSettings, decode: DecodeSettings | None = None) -> NerService:
+        """Load the bundle and engine named by settings, warmed up unless disabled."""
+        bundle = load_bundle(model.model)
+        options: dict = {"max_batch_tokens": model.max_batch_tokens, "max_seq_len": model.max_seq_len}
+        if model.threads:
+            options["threads"] = model.threads
+        engine = create_engine(model.engine, bundle, **options)
+        if model.warmup:
+            engine.warmup()
+        entity_options = None
+        if decode is not None:
+            entity_options = PredictOptions(
+                aggregation=decode.aggregation if decode.aggregation != "none" else "first",
+                merge_adjacent=decode.merge_adjacent,
+                threshold=decode.threshold,
+                label_thresholds=dict(decode.label_thresholds),
+                ignore_labels=tuple(decode.ignore_labels),
+            )
+        return cls(bundle, engine, stride=model.stride, max_batch_size=model.max_batch_size,
+                   max_chars=model.max_chars, entity_options=entity_options)
+
+    def add_batch_listener(self, listener: Callable[[BatchStats], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Content tokens of a text (for token budgets upstream)."""
+        return self.encoder.count_tokens(text)
+
+    def encode(self, texts: Sequence[str], options: PredictOptions | None = None) -> list[EncodedText]:
+        options = options or PredictOptions()
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InputError(f"inputs[{i}] must be a string", field=f"inputs[{i}]")
+            if len(text) > self.max_chars:
+                raise TextTooLongError(
+                    f"inputs[{i}] has {len(text)} characters; the limit is {self.max_chars}", field=f"inputs[{i}]"
+                )
+        return self.encoder.encode(
+            list(texts), truncate=options.truncate, direction=options.truncation_direction, stride=self.stride
+        )
+
+    def infer(self, docs: Sequence[EncodedText]) -> list[np.ndarray]:
+        """Logits ``[n_tokens, n_labels]`` per document, windows merged."""
+        sequences = [
+            (d, w, self.encoder.sequence(doc, w))
+            for d, doc in enumerate(docs)
+            if doc.n_tokens
+            for w in range(len(doc.windows))
+        ]
+        sequences.sort(key=lambda item: -len(item[2]))
+        window_logits: dict[tuple[int, int], np.ndarray] = {}
+        budget = self.engine.max_batch_tokens
+        i = 0
+        while i < len(sequences):
+            width = len(sequences[i][2])
+            rows = max(1, min(self.max_batch_size, budget // width))
+            chunk = sequences[i : i + rows]
+            i += len(chunk)
+            batch = EngineBatch.from_sequences([s for _, _, s in chunk], self.encoder.pad_id)
+            started = time.perf_counter()
+            logits = self.engine.run(batch)
+            elapsed = time.perf_counter() - started
+            for row, (d, w, seq) in enumerate(chunk):
+                window_logits[(d, w)] = logits[row, : len(seq)]
+            stats = BatchStats(len(chunk), batch.padded_tokens, sum(len(s) for _, _, s in chunk), elapsed)
+            for listener in self._listeners:
+                listener(stats)
+        head = len(self.encoder.prefix)
+        out = []
+        for d, doc in enumerate(docs):
+            if not doc.n_tokens:
+                out.append(np.zeros((0, len(self.labels)), dtype=np.float32))
+            elif len(doc.windows) == 1:
+                out.append(window_logits[(d, 0)][head : head + doc.n_tokens])
+            else:
+                merged = np.empty((doc.n_tokens, len(self.labels)), dtype=np.float32)
+                for w in range(len(doc.windows)):
+                    mask = doc.owner == w
+                    merged[mask] = window_logits[(d, w)][head + doc.position[mask]]
+                out.append(merged)
+        return out
+
+    def view(self, doc: EncodedText) -> TokenView:
+        return TokenView(doc.text, doc.ids, doc.offsets, doc.tokens, self.encoder.subword_prefix, self.encoder.unk_id)
+
+    def predictions(self, doc: EncodedText, logits: np.ndarray, options: PredictOptions) -> list[Prediction]:
+        """Aggregated (or per-token argmax) predictions after thresholds, HF semantics."""
+        preds = aggregate(self.view(doc), softmax(logits), options.aggregation, self.labels, options.ignore_labels)
+        if options.merge_adjacent and options.aggregation != "none":
+            preds = merge_adjacent(preds, doc.text)
+        return apply_thresholds(preds, options.threshold, options.label_thresholds)
+
+    def items(self, doc: EncodedText, logits: np.ndarray, options: PredictOptions) -> list[dict]:
+        """BEI ``/predict_tokens`` items for one document."""
+        view = self.view(doc)
+        if options.aggregation == "none" and options.threshold is None and not options.label_thresholds:
+            return token_items(view, logits if options.raw_scores else softmax(logits), self.labels)
+        return span_items(view, self.predictions(doc, logits, options))
+
+    # -- front doors --------------------------------------------------------------------
+
+    def predict(self, texts: Sequence[str], options: PredictOptions | None = None) -> list[list[dict]]:
+        """``/predict_tokens`` for a list of texts: one list of items per text, in order."""
+        options = options or PredictOptions()
+        docs = self.encode(texts, options)
+        return [self.items(doc, logits, options) for doc, logits in zip(docs, self.infer(docs), strict=True)]
+
+    def entities(self, texts: Sequence[str], options: PredictOptions | None = None) -> list[list[Entity]]:
+        """Entity spans per text (labels without B-/I-); long texts are windowed, never truncated."""
+        options = options or self.entity_options
+        if options.aggregation == "none":
+            options = PredictOptions(**{**options.__dict__, "aggregation": "first"})
+        docs = self.encode(texts, PredictOptions(truncate=False))
+        return [
+            to_entities(self.predictions(doc, logits, options))
+            for doc, logits in zip(docs, self.infer(docs), strict=True)
+        ]

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite (unit, golden, integration with a real broker and model).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev,export
+.venv/bin/ruff check .
+exec .venv/bin/pytest -q "$@"

@@ -1,0 +1,13 @@
+"""Shared fixtures: the real default model is loaded once per session (it is small)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def rampart_service():
+    from pipeline.config import ModelSettings
+    from pipeline.service import NerService
+
+    return NerService.from_settings(ModelSettings.load(threads=1))
