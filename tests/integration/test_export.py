@@ -27,7 +27,8 @@ def tiny_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-hf")
     config = transformers.BertConfig(vocab_size=19730, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=64, max_position_embeddings=128,
-                                     id2label={0: "O", 1: "B-PER", 2: "I-PER"}, label2id={"O": 0, "B-PER": 1, "I-PER": 2})
+                                     id2label={0: "O", 1: "B-PER", 2: "I-PER"},
+                                     label2id={"O": 0, "B-PER": 1, "I-PER": 2})
     torch.manual_seed(0)
     model = transformers.BertForTokenClassification(config).eval()
     model.save_pretrained(out)
@@ -80,5 +81,5 @@ def test_export_refuses_a_non_checkpoint(tmp_path):
     from engines.errors import BundleError
     from engines.export import export_checkpoint
 
-    with pytest.raises(BundleError, match="config.json"):
+    with pytest.raises(BundleError, match=r"config\.json"):
         export_checkpoint(tmp_path, tmp_path / "out", progress=lambda _m: None)

@@ -49,7 +49,7 @@ def test_config_without_id2label(bundle_dir):
 
 def test_corrupt_config(bundle_dir):
     (bundle_dir / "config.json").write_text("{not json")
-    with pytest.raises(BundleError, match="config.json"):
+    with pytest.raises(BundleError, match=r"config\.json"):
         load_bundle(bundle_dir)
 
 
@@ -63,7 +63,7 @@ def test_label_count_mismatch_names_both_files(bundle_dir):
 
 def test_corrupt_onnx(bundle_dir):
     (bundle_dir / "model.onnx").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(BundleError, match="model.onnx"):
+    with pytest.raises(BundleError, match=r"model\.onnx"):
         create_engine("onnxruntime", load_bundle(bundle_dir))
 
 

@@ -21,5 +21,5 @@ def test_exact_span_and_type_matching_with_mapping():
 def test_bad_gold_line_names_the_line(tmp_path):
     path = tmp_path / "gold.jsonl"
     path.write_text(json.dumps({"text": "a", "spans": []}) + "\n" + json.dumps({"spans": []}) + "\n")
-    with pytest.raises(InputError, match="gold.jsonl:2"):
+    with pytest.raises(InputError, match=r"gold\.jsonl:2"):
         read_gold(path)
