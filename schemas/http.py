@@ -1,0 +1,124 @@
+"""HTTP bodies: BEI-compatible ``/predict_tokens`` plus async jobs, as pydantic models.
+
+These models are the contract shown at ``/docs``. The request accepts BEI's shape as-is
+(``inputs`` as ``[["text"], ...]``) and the simpler ``["text", ...]``; unknown fields are
+ignored, as BEI clients may send fields we do not use. Our additions (``threshold``,
+``label_thresholds``, ``ignore_labels``, ``merge_adjacent``) default to BEI's behaviour.
+Runtime limits (inputs per request, characters per text) are settings, checked by the server,
+so they are not baked into the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Aggregation = Literal["none", "simple", "first", "average", "max"]
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+DeliveryState = Literal["none", "pending", "delivered", "failed"]
+
+
+class PredictRequest(BaseModel):
+    """``POST /predict_tokens``."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+        "inputs": [["Apple is looking at buying U.K. startup for $1 billion"]],
+        "truncate": True, "raw_scores": False, "aggregation_strategy": "max",
+    }]})
+
+    inputs: list[list[str]] | list[str] | str = Field(
+        description="Texts to classify: BEI's [[\"text\"], ...] (one text per inner list), [\"text\", ...] or one "
+                    "string. The response has one list per text, in order.")
+    raw_scores: bool = Field(False, description="With aggregation 'none': raw logits instead of probabilities.")
+    truncate: bool = Field(
+        False, description="Cut texts longer than the model window. When false (default) long texts are not "
+                           "truncated: they are processed in overlapping windows and every token is scored.")
+    truncation_direction: Literal["Right", "Left"] = Field("Right", description="Which end truncate removes.")
+    aggregation_strategy: Aggregation = Field(
+        "none", description="'none': every token with every label's score; otherwise entity spans as in "
+                            "transformers' token-classification pipeline (labels without B-/I-).")
+    threshold: float | None = Field(None, ge=0.0, le=1.0,
+                                    description="(ner-stage) Drop predictions scoring below this.")
+    label_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="(ner-stage) Per-label minimum scores, e.g. {\"EMAIL\": 0.8}.")
+    ignore_labels: list[str] = Field(default_factory=lambda: ["O"],
+                                     description="(ner-stage) Labels never reported as spans.")
+    merge_adjacent: bool = Field(
+        False, description="(ner-stage) Join touching same-label spans after aggregation (off for BEI parity).")
+
+
+class PredictItem(BaseModel):
+    """A token (aggregation 'none') or an entity span (other strategies)."""
+
+    token: str = Field(description="The token, or the span's text.")
+    token_id: int = Field(description="Vocabulary id (of the span's first token).")
+    start: int = Field(description="Start character offset into the input text.")
+    end: int = Field(description="End character offset (exclusive).")
+    results: dict[str, float] = Field(description="Label -> score (all labels for 'none'; the span's otherwise).")
+
+
+PredictResponse = list[list[PredictItem]]
+
+
+class AsyncPredictRequest(PredictRequest):
+    """``POST /async/predict_tokens``: a predict body plus where to deliver the result."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+        "inputs": [["My name is John Smith"]], "aggregation_strategy": "first",
+        "callback_url": "https://example.com/ner-callback", "metadata": {"batch": "42"},
+    }]})
+
+    callback_url: str | None = Field(
+        None, description="http(s) URL POSTed {job_id, status, result|error, metadata} when the job ends; "
+                          "signed with HMAC-SHA256 (see X-Ner-Signature).")
+    metadata: dict[str, Any] | None = Field(None, description="Echoed back in the job and the callback.")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What went wrong.")
+    error_type: str = Field(description="Machine-readable category.")
+    field: str | None = Field(None, description="The request field at fault, if any.")
+    limit: Any = Field(None, description="The limit that was exceeded, if any.")
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobState
+    status_url: str
+
+
+class CallbackStatus(BaseModel):
+    url: str | None
+    status: DeliveryState
+    attempts: int
+    last_error: str | None = None
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: JobState
+    created_at: float
+    updated_at: float
+    result: list[list[PredictItem]] | None = None
+    error: ErrorBody | None = None
+    metadata: dict[str, Any] | None = None
+    callback: CallbackStatus
+
+
+class Info(BaseModel):
+    model: str
+    revision: str
+    engine: str
+    labels: list[str]
+    max_tokens: int = Field(description="Model window in tokens (special tokens included).")
+    max_batch_tokens: int
+    max_inputs: int
+    max_text_chars: int
+    max_body_bytes: int
+    async_callbacks: bool = Field(description="Whether callbacks can be signed (a callback secret is set).")
+    version: str
+
+
+class Health(BaseModel):
+    status: str
