@@ -22,6 +22,7 @@ Running a batch (no allocation on the hot path):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -74,27 +75,27 @@ class TensorRTEngine:
         **_: Any,
     ) -> None:
         del threads  # CPU threads mean nothing here; accepted so engine options stay interchangeable
-        trt, cudart = require_runtime()
-        self._trt, self._cudart = trt, cudart
         self._lock = threading.Lock()
         self._closed = True
+        self._stream: Any = None
         self._device_buffers: list[int] = []
+        self._host: dict[str, np.ndarray] = {}
         self._host_owners: list[np.ndarray] = []
-        self._stream = None
-        prepared = prepare_plan(
-            trt, cudart, bundle, precision=precision, max_batch_tokens=max_batch_tokens, max_seq_len=max_seq_len,
-            max_batch_size=max_batch_size, cache_dir=cache_dir, device=device, force=force_build,
-            progress=progress or (lambda message: log.info("tensorrt_build_progress", message=message)),
-        )
+        self._contexts: list[Any] = []
+        trt, cudart = require_runtime()
+        self._trt, self._cudart = trt, cudart
+        options = {
+            "precision": precision, "max_batch_tokens": max_batch_tokens, "max_seq_len": max_seq_len,
+            "max_batch_size": max_batch_size, "cache_dir": cache_dir, "device": device,
+            "progress": progress or (lambda message: log.info("tensorrt_build_progress", message=message)),
+        }
+        prepared = prepare_plan(trt, cudart, bundle, force=force_build, **options)
         self.runtime = trt.Runtime(trt_logger(trt))
         self.engine = self.runtime.deserialize_cuda_engine(prepared.data)
         if self.engine is None and not prepared.built:
+            # The key matched but this TensorRT/driver still refused the bytes: rebuild, never guess.
             log.warning("tensorrt_plan_rejected", plan=str(prepared.paths.plan), action="rebuilding")
-            prepared = prepare_plan(
-                trt, cudart, bundle, precision=precision, max_batch_tokens=max_batch_tokens,
-                max_seq_len=max_seq_len, max_batch_size=max_batch_size, cache_dir=cache_dir, device=device,
-                force=True, progress=progress or (lambda message: log.info("tensorrt_build_progress", message=message)),
-            )
+            prepared = prepare_plan(trt, cudart, bundle, force=True, **options)
             self.engine = self.runtime.deserialize_cuda_engine(prepared.data)
         if self.engine is None:
             raise EngineError(f"TensorRT could not deserialize the plan {prepared.paths.plan}")
@@ -128,7 +129,6 @@ class TensorRTEngine:
         self._stream = cuda_check(cudart, cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking),
                                   "cudaStreamCreateWithFlags")
         capacity = self.profiles.max_tokens
-        self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, int] = {}
         for name in [*self._inputs, self._output]:
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
@@ -139,12 +139,12 @@ class TensorRTEngine:
             self._device[name] = cuda_check(cudart, cudart.cudaMalloc(view.nbytes), "cudaMalloc")
             self._device_buffers.append(self._device[name])
         strategy = trt.ExecutionContextAllocationStrategy.ON_PROFILE_CHANGE
-        self._contexts = []
         for index in range(engine.num_optimization_profiles):
             context = engine.create_execution_context(strategy)
             if context is None:
                 raise EngineError(f"TensorRT could not create an execution context for profile {index} (GPU memory?)")
-            context.set_optimization_profile_async(index, int(self._stream))
+            if not context.set_optimization_profile_async(index, int(self._stream)):
+                raise EngineError(f"TensorRT could not select optimisation profile {index}")
             for name, pointer in self._device.items():
                 context.set_tensor_address(name, pointer)
             self._contexts.append(context)
@@ -206,24 +206,21 @@ class TensorRTEngine:
     def close(self) -> None:
         """Free contexts, device and pinned memory, and the stream (idempotent)."""
         with self._lock:
-            if self._closed and self._stream is None:
-                return
             self._closed = True
-            cudart = self._cudart
             self._contexts = []
+            if not (self._stream is not None or self._device_buffers or self._host):
+                return
+            cudart = self._cudart
             for pointer in self._device_buffers:
                 cudart.cudaFree(pointer)
-            self._device_buffers = []
-            for view in getattr(self, "_host", {}).values():
+            for view in self._host.values():
                 cudart.cudaHostUnregister(_address(view))
-            self._host, self._host_owners = {}, []
+            self._device_buffers, self._host, self._host_owners = [], {}, []
             if self._stream is not None:
                 cudart.cudaStreamDestroy(self._stream)
                 self._stream = None
             self.engine = None
 
     def __del__(self) -> None:  # best effort; close() is the contract
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown may have torn CUDA down already
             self.close()
-        except Exception:  # noqa: S110 - interpreter shutdown may have torn CUDA down already
-            pass

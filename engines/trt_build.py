@@ -84,10 +84,17 @@ def require_runtime() -> tuple[ModuleType, ModuleType]:
     return trt, cudart
 
 
+def _text(value: Any) -> str:
+    """cuda-python returns C strings as bytes (NUL-padded for fixed arrays); tolerate str too."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).split(b"\0", 1)[0].decode(errors="replace")
+    return str(value).split("\0", 1)[0].strip()
+
+
 def _error_text(cudart: ModuleType, err: Any) -> str:
     _, name = cudart.cudaGetErrorName(err)
     _, text = cudart.cudaGetErrorString(err)
-    return f"{name.decode()}: {text.decode()}"
+    return f"{_text(name)}: {_text(text)}"
 
 
 def cuda_check(cudart: ModuleType, result: tuple, what: str) -> Any:
@@ -109,8 +116,7 @@ class GpuInfo:
 def gpu_info(cudart: ModuleType, device: int = 0) -> GpuInfo:
     cuda_check(cudart, cudart.cudaSetDevice(device), f"cudaSetDevice({device})")
     prop = cuda_check(cudart, cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
-    name = prop.name.split(b"\0", 1)[0].decode(errors="replace").strip()
-    return GpuInfo(device, name, (int(prop.major), int(prop.minor)), int(prop.totalGlobalMem))
+    return GpuInfo(device, _text(prop.name), (int(prop.major), int(prop.minor)), int(prop.totalGlobalMem))
 
 
 _LOGGER: Any = None
@@ -199,13 +205,15 @@ def _check_network(network: Any, onnx_path: Path, num_labels: int) -> None:
 
 
 def _keep_layernorm_fp32(trt: ModuleType, network: Any) -> int:
+    """FP32 compute for LayerNormalization layers (opset >= 17 exports; older ones are fused by TensorRT)."""
     kept = 0
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         if layer.type == trt.LayerType.NORMALIZATION:
-            layer.__class__ = trt.INormalizationLayer  # the Python API's documented down-cast
-            layer.compute_precision = trt.float32
-            kept += 1
+            layer.__class__ = trt.INormalizationLayer  # the Python API's down-cast to the concrete layer
+            if hasattr(layer, "compute_precision"):  # TensorRT 10 API; not every build exposes it
+                layer.compute_precision = trt.float32
+                kept += 1
     return kept
 
 
@@ -230,7 +238,7 @@ def build_plan(
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise BundleError(
             f"{onnx_path}: TensorRT cannot parse this graph ({errors}); it needs a plain float32 export: "
-            "`ner-stage export HF_DIR BUNDLE_DIR` without --optimize/--quantize"
+            "`ner-stage export HF_DIR BUNDLE_DIR` without --optimize/--quantize-int8"
         )
     _check_network(network, onnx_path, num_labels)
     config = builder.create_builder_config()

@@ -355,9 +355,11 @@ def contrib_ops_fix(onnx_path: Path, ops: dict[str, int]) -> str:
     return (
         f"{onnx_path}: the graph uses ONNX Runtime contrib operators ({listed}) that TensorRT cannot "
         "parse. The TensorRT engine needs a plain float32 ONNX bundle: export one from a Hugging Face "
-        "checkpoint with `ner-stage export HF_DIR BUNDLE_DIR` (without --optimize/--quantize) and pass "
-        "--model BUNDLE_DIR. For the default 'rampart' model (4-bit MatMulNBits), first rebuild a float32 "
-        "checkpoint with `python rampart_to_hf.py HF_DIR` (see README, 'GPU with TensorRT')."
+        "checkpoint with `ner-stage export HF_DIR BUNDLE_DIR` (without --optimize/--quantize-int8) and pass "
+        "--model BUNDLE_DIR. For the default 'rampart' model (4-bit MatMulNBits) rebuild float32 weights "
+        "first: `python -c 'from engines.reference import float32_checkpoint as f; print(f())'` (needs "
+        "pip install 'ner-stage[export]') and export the directory it prints; the GPU image "
+        "(deploy/Dockerfile.gpu) ships that bundle as /opt/models/rampart-fp32."
     )
 
 

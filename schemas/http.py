@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 Aggregation = Literal["none", "simple", "first", "average", "max"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -46,6 +47,26 @@ class PredictRequest(BaseModel):
                                      description="(ner-stage) Labels never reported as spans.")
     merge_adjacent: bool = Field(
         False, description="(ner-stage) Join touching same-label spans after aggregation (off for BEI parity).")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _inputs_shape(cls, value: Any) -> Any:
+        """One clear error naming the bad element, instead of one error per branch of the union."""
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, list):
+            raise PydanticCustomError(
+                "inputs_shape", "inputs must be a string, a list of strings or a list of one-string lists",
+                {"field": "inputs"})
+        nested = bool(value) and isinstance(value[0], list)
+        for i, item in enumerate(value):
+            ok = (isinstance(item, list) and all(isinstance(t, str) for t in item)) if nested else isinstance(item, str)
+            if not ok:
+                shape = "a list of strings" if nested else "a string"
+                raise PydanticCustomError(
+                    "inputs_shape", "inputs[{index}] must be {shape}, like inputs[0]",
+                    {"index": i, "shape": shape, "field": f"inputs[{i}]"})
+        return value
 
 
 class PredictItem(BaseModel):

@@ -4,9 +4,9 @@ The schema (vendored in ``deploy/schemas/compose-spec.json``, see the README the
 misspelt keys and wrong types. ``docker compose up`` fails later, and at run time, on the rest,
 so this module also checks: ``depends_on`` targets exist; ``service_healthy`` waits only on
 services that define a health check; a service that is always started does not wait on one that
-only a profile starts; named volumes are declared; bind-mounted and build paths exist; and a
+only a profile starts; named volumes are declared; bind-mounted and build paths exist; a
 ``ner-stage worker`` service stays scalable with ``--scale`` (no ``container_name``, no fixed host
-port).
+port); and TensorRT services reserve an NVIDIA GPU behind a profile.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def _semantic_problems(doc: dict, file: str, root: Path) -> list[Problem]:
                 continue
             if source.startswith((".", "/", "~")):
                 if source.startswith(".") and not (root / source).exists():
-                    problems.append(Problem(CHECK, file, f"{where}.volumes[{i}]", f"bind mount {source} does not exist"))
+                    problems.append(Problem(CHECK, file, f"{where}.volumes[{i}]",
+                                            f"bind mount {source} does not exist"))
             elif source not in declared_volumes:
                 problems.append(Problem(CHECK, file, f"{where}.volumes[{i}]",
                                         f"named volume {source!r} is not declared under top-level volumes"))
@@ -107,6 +108,31 @@ def _scalable_problems(containers: list[Container], services: dict, file: str) -
                 problems.append(Problem(CHECK, file, f"services.{container.name}.ports",
                                         f"a worker service must not publish host port {published}: "
                                         "`--scale` would start replicas that collide on it"))
+    return problems
+
+
+def _wants_gpu(service: dict) -> bool:
+    build = service.get("build")
+    dockerfile = build.get("dockerfile", "") if isinstance(build, dict) else ""
+    engine = _environment(service).get("NER_ENGINE")
+    return dockerfile.endswith("Dockerfile.gpu") or engine == "tensorrt"
+
+
+def _gpu_problems(services: dict, file: str) -> list[Problem]:
+    """A TensorRT service reserves an NVIDIA GPU, and only starts with a profile (CPU hosts stay up)."""
+    problems = []
+    for name, service in services.items():
+        if not _wants_gpu(service):
+            continue
+        devices = (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")
+        if not any("gpu" in (d.get("capabilities") or []) for d in devices or []):
+            problems.append(Problem(CHECK, file, f"services.{name}.deploy",
+                                    "a TensorRT service must reserve a GPU (deploy.resources.reservations.devices "
+                                    "with capabilities [gpu])"))
+        if not service.get("profiles"):
+            problems.append(Problem(CHECK, file, f"services.{name}.profiles",
+                                    "a TensorRT service must sit behind a profile, or `docker compose up` fails "
+                                    "on hosts without a GPU"))
     return problems
 
 
@@ -165,4 +191,5 @@ def check(path: Path, root: Path) -> tuple[list[Problem], list[Container]]:
     found = list(containers(doc, file))
     problems += _semantic_problems(doc, file, root)
     problems += _scalable_problems(found, doc.get("services") or {}, file)
+    problems += _gpu_problems(doc.get("services") or {}, file)
     return problems, found

@@ -75,16 +75,17 @@ def env_names(cls) -> dict[str, str]:
     return names
 
 
-def _owner(var: str, classes: tuple[type, ...]) -> tuple[type, str] | None:
-    upper = var.upper()
+def _owners(var: str, classes: tuple[type, ...]) -> list[tuple[type, str]]:
+    """Every (settings class, field) that reads ``var``: each parses the value, so each must accept it."""
+    upper, found = var.upper(), []
     for cls in classes:
         names = env_names(cls)
         delimiter = cls.model_config.get("env_nested_delimiter") or None
         if upper in names:
-            return cls, names[upper]
-        if delimiter and delimiter in upper and upper.split(delimiter, 1)[0] in names:
-            return cls, names[upper.split(delimiter, 1)[0]]
-    return None
+            found.append((cls, names[upper]))
+        elif delimiter and delimiter in upper and upper.split(delimiter, 1)[0] in names:
+            found.append((cls, names[upper.split(delimiter, 1)[0]]))
+    return found
 
 
 def _value_problem(cls, var: str, value: str) -> str | None:
@@ -118,17 +119,17 @@ def check_settings(container: Container) -> list[Problem]:
         if not var.upper().startswith("NER_") or var.upper() == CONFIG_ENV:
             continue
         where = f"{container.where}.env.{var}"
-        owner = _owner(var, classes)
-        if owner is None:
+        owners = _owners(var, classes)
+        if not owners:
             known = ", ".join(cls.__name__ for cls in classes)
             problems.append(Problem(CHECK, container.source, where,
                                     f"`ner-stage {subcommand}` has no setting {var} (looked in {known})"))
             continue
-        if value:  # None/empty: from a Secret or an unset variable, only the name can be checked
-            message = _value_problem(owner[0], var, value)
+        for cls, field_name in owners if value else ():  # None/empty (a Secret, an unset variable): name only
+            message = _value_problem(cls, var, value)
             if message:
                 problems.append(Problem(CHECK, container.source, where,
-                                        f"invalid value {value!r} for {owner[0].__name__}.{owner[1]}: {message}"))
+                                        f"invalid value {value!r} for {cls.__name__}.{field_name}: {message}"))
     return problems
 
 
@@ -145,8 +146,8 @@ def check_cli(container: Container) -> list[Problem]:
     subcommand, rest = args[0], args[1:]
     try:
         command = _cli_command(subcommand)
-    except ImportError as exc:
-        raise DeployCheckError(f"cannot import the `ner-stage {subcommand}` command: {exc}") from exc
+    except ImportError as exc:  # listed in the command table but its module is missing or broken
+        return [Problem(CLI_CHECK, container.source, where, f"`ner-stage {subcommand}` cannot be imported: {exc}")]
     if command is None:
         return [Problem(CLI_CHECK, container.source, where, f"`ner-stage {subcommand}` is not a command")]
     ctx = click.Context(command, info_name=subcommand)

@@ -117,6 +117,11 @@ def command(out_dir, batch_sizes, short_docs, long_docs, latency_runs, baseline,
     result: dict = {"engine": settings.engine, "model": service.bundle.name, "revision": service.bundle.revision,
                     "threads": settings.threads, "aggregation": "simple", "throughput": {},
                     "docs": {k: len(v) for k, v in texts.items()}}
+    gpu = getattr(service.engine, "gpu", None)  # TensorRT: which GPU and plan the figures belong to
+    if gpu is not None:
+        result["gpu"] = {"name": gpu.name, "compute_capability": "{}.{}".format(*gpu.compute_capability),
+                         "precision": getattr(service.engine, "precision", None),
+                         "plan": str(getattr(service.engine, "plan_path", ""))}
     progress("single short text latency (tokenize + engine + decode)")
     result["latency_single_short"] = {"ours": percentiles(time_calls(lambda: service.predict([SHORT_TEXT], options),
                                                                        latency_runs, warmup=20))}

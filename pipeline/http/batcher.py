@@ -18,6 +18,10 @@ The loop (after text-embeddings-inference's ``queue.rs``):
    serialized to JSON bytes here, off the event loop; results go back with
    ``call_soon_threadsafe``.
 
+A small request arriving when there is nothing to merge it with (engine idle, queue empty,
+traffic sequential) is answered on the event-loop thread instead (:meth:`Batcher.run_inline`,
+same service calls): the two thread hand-offs cost more than the request's own server work.
+
 The queue is bounded (``max_queue``): a full queue raises :class:`QueueFullError` (HTTP 429 with
 ``Retry-After``) instead of letting latency grow without bound.
 """
@@ -73,7 +77,8 @@ class Batcher:
     """Merges concurrent predict requests into token-budgeted engine calls."""
 
     def __init__(self, service: NerService, *, max_batch_tokens: int | None = None, max_wait_s: float = 0.001,
-                 max_queue: int = 1024, on_round: Callable[[RoundStats], None] | None = None) -> None:
+                 max_queue: int = 1024, inline_max_chars: int = 0,
+                 on_round: Callable[[RoundStats], None] | None = None) -> None:
         self.service = service
         self.max_batch_tokens = max_batch_tokens or service.engine.max_batch_tokens
         self.max_wait_s = max_wait_s
@@ -84,6 +89,9 @@ class Batcher:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._concurrent = False
+        #: True while the batch thread has work in hand (collecting or executing a round).
+        self._busy = False
+        self.inline_max_chars = inline_max_chars
         self._special = len(service.encoder.prefix) + len(service.encoder.suffix)
         #: Exponential average of seconds per padded token (for Retry-After).
         self._s_per_token = 2e-4
@@ -124,6 +132,25 @@ class Batcher:
             self._cond.notify()
         return pending
 
+    def run_inline(self, texts: list[str], options: PredictOptions) -> bytes | None:
+        """Answer a small request on the calling (event-loop) thread when there is nothing to
+        merge it with: the engine idle, nothing queued, traffic not concurrent. Saves the two
+        thread hand-offs (0.3-0.5 ms measured on a busy 2-core box) that dominate a lone
+        request's server overhead; the loop is blocked for one small engine call, during which
+        no other request could have joined the batch anyway. Returns None when the request must
+        be queued."""
+        if (self._busy or self._queue or self._concurrent or self._closing
+                or sum(map(len, texts)) > self.inline_max_chars):
+            return None
+        docs = self.service.encode(texts, options)
+        logits = self.service.infer(docs)
+        items = [self.service.items(d, lg, options) for d, lg in zip(docs, logits, strict=True)]
+        body = orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
+        if self._on_round is not None:
+            tokens = sum((end - start) + self._special for d in docs if d.n_tokens for start, end in d.windows)
+            self._on_round(RoundStats(1, len(docs), tokens, 0.0, 0))
+        return body
+
     async def predict(self, texts: list[str], options: PredictOptions) -> bytes:
         """Submit and wait (for callers with no client connection to watch, e.g. async jobs)."""
         return await self.submit(texts, options).future
@@ -134,10 +161,12 @@ class Batcher:
         carry: Pending | None = None
         while True:
             with self._cond:
+                self._busy = carry is not None
                 while not self._queue and carry is None and not self._closing:
                     self._cond.wait()
                 if self._closing and not self._queue and carry is None:
                     return
+                self._busy = True
             batch, carry, dropped = self._collect(carry)
             if batch:
                 self._execute(batch, dropped)
@@ -180,7 +209,7 @@ class Batcher:
             self._fail(pending, exc)
             return False
         pending.tokens = sum(
-            (end - start) + self._special for doc in pending.docs for start, end in (doc.windows if doc.n_tokens else [])
+            (end - start) + self._special for doc in pending.docs if doc.n_tokens for start, end in doc.windows
         )
         return True
 
@@ -203,15 +232,14 @@ class Batcher:
         if tokens:
             self._s_per_token = 0.8 * self._s_per_token + 0.2 * (elapsed / tokens)
         i = 0
+        answers: list[tuple[Pending, bytes]] = []
         for p in live:
             n = len(p.docs or [])
             try:
                 items = [self.service.items(d, lg, p.options) for d, lg in zip(p.docs, logits[i : i + n], strict=True)]
-                body = orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
+                answers.append((p, orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)))
             except Exception as exc:
                 self._fail(p, exc)
-            else:
-                p.loop.call_soon_threadsafe(_resolve, p.future, body)
             i += n
             p.docs = None
         with self._cond:
@@ -219,12 +247,25 @@ class Batcher:
         if self._on_round is not None:
             waited = max(started - p.enqueued for p in live)
             self._on_round(RoundStats(len(live), len(docs), tokens, waited, dropped))
+        # Answers go out last, just before this thread goes back to waiting: the event loop wakes
+        # up wanting the GIL, and this thread then has no more Python work to make it wait for.
+        for p, body in answers:
+            _deliver(p, _resolve, body)
 
     @staticmethod
     def _fail(pending: Pending, exc: Exception) -> None:
         if not isinstance(exc, NerStageError):
             log.error("predict_failed", error=type(exc).__name__)
-        pending.loop.call_soon_threadsafe(_reject, pending.future, exc)
+        _deliver(pending, _reject, exc)
+
+
+def _deliver(pending: Pending, callback: Callable, value: object) -> None:
+    """Hand a result to the request's event loop; a loop already closed (shutdown) has nobody
+    waiting, and must not kill the batch thread."""
+    try:
+        pending.loop.call_soon_threadsafe(callback, pending.future, value)
+    except RuntimeError:
+        log.warning("answer_dropped", reason="event loop closed")
 
 
 def _resolve(future: asyncio.Future, value: bytes) -> None:

@@ -27,6 +27,11 @@ class HttpSettings(NerSettings):
     batch_max_tokens: int | None = Field(
         None, ge=16, description="Padded-token budget of one merged batch (default: the model's max_batch_tokens)."
     )
+    inline_max_chars: int = Field(
+        2000, ge=0,
+        description="A request of at most this many characters that arrives while the engine is idle and nothing "
+                    "is queued runs on the event-loop thread, skipping two thread hand-offs (0 disables).",
+    )
     max_queue_requests: int = Field(
         1024, ge=1, description="Requests waiting for the engine before new ones get 429 Retry-After."
     )

@@ -1,0 +1,325 @@
+"""``ner-stage run``: the whole stage on embedded defaults, in one command.
+
+What it does, in order (progress on stderr, records on stdout as JSON lines):
+
+1. uses ``--bootstrap`` (or ``NER_BOOTSTRAP`` / the config file) if given, else starts a local
+   Tansu broker (``pipeline.kafka.local_broker``) on a free loopback port;
+2. creates the input, entities, redacted and dead-letter topics (names from the worker's
+   settings: ``NER_INPUT``, ``NER_ENTITIES_TOPIC``, ...) if they do not exist;
+3. starts the HTTP server (``ner-stage serve``, a child process) and the Kafka worker (the
+   same ``Worker`` as ``ner-stage worker``, on a thread of this process);
+4. produces a few sample documents (names, e-mails, phones, a long one, one poison record),
+   prints every entity, redacted and dead-letter record it reads back for them, and asks the
+   HTTP server's ``/predict_tokens`` for one text;
+5. shuts down cleanly: the worker drains and commits, the server gets SIGTERM, the broker
+   stops. With ``--keep-running`` it keeps serving until Ctrl-C / SIGTERM.
+
+Why the worker runs in-process and the server as a child: the worker is the product's main
+job and its errors should surface here; the server is an ASGI app that owns its event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+
+import click
+from pydantic import Field
+
+from pipeline.cli.options import model_options, model_settings
+from pipeline.config import NerSettings
+
+SAMPLE_TEXTS = [
+    "My name is John Smith and my email is john.smith@example.com",
+    "Call Maria García on +1 (415) 555-0132 before Friday, or write to maria.garcia@example.org.",
+    "Dr. Wei Chen moved to 221B Baker Street, London; his new number is 020 7946 0958.",
+    "Invoice 4471 was paid by card 4111 1111 1111 1111 from IBAN DE89 3704 0044 0532 0130 00.",
+    "The quarterly report is attached. No personal data here, just numbers: 12, 40 and 7.",
+    # ~600 tokens: longer than the model window, so the worker processes it in overlapping windows
+    " ".join(["Olga Ivanova reviewed the contract and asked Liam Brown to reply to olga@example.net."] * 30),
+]
+
+
+class RunSettings(NerSettings):
+    """Settings of ``ner-stage run`` itself (the worker and server read their own)."""
+
+    bootstrap: str | None = Field(None, description="Kafka bootstrap servers; none: start a local Tansu broker.")
+    format: str = Field("json", description="Serialization of every topic: json or avro.")
+    serve: bool = Field(True, description="Also start the HTTP server.")
+    http_port: int = Field(0, ge=0, le=65535, description="HTTP port (0: a free one).")
+    keep_running: bool = Field(False, description="Keep broker, worker and server running until Ctrl-C.")
+    timeout: float = Field(180.0, gt=0, description="Longest wait for each step (server start, records back).")
+    log_dir: str | None = Field(None, description="Where broker and server logs go (default: a temp directory).")
+
+
+def _log_to_stderr() -> None:
+    """stdout carries the records read back (JSON lines); logs go to stderr, info and up."""
+    import logging
+
+    import structlog
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+
+
+def _say(message: str) -> None:
+    click.echo(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", err=True)
+
+
+def _sample_documents(run_id: str, texts: list[str]) -> list[tuple[str, dict | None]]:
+    docs: list[tuple[str, dict | None]] = [
+        (f"{run_id}-{i}", {"id": f"{run_id}-{i}", "text": text, "metadata": {"source": "ner-stage run"}})
+        for i, text in enumerate(texts, 1)
+    ]
+    docs.append((f"{run_id}-poison", None))  # empty text: goes to the dead-letter topic
+    return docs
+
+
+def _start_server(stack: ExitStack, settings: RunSettings, log_dir: Path, model_flags: list[str]) -> tuple:
+    from pipeline.kafka.local_broker import die_with_parent, free_port
+
+    port = settings.http_port or free_port()
+    cmd = [sys.executable, "-m", "pipeline.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--jobs-db", str(log_dir / "jobs.sqlite3"), *model_flags]
+    log_file = stack.enter_context((log_dir / "serve.log").open("ab"))
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=die_with_parent)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    stack.callback(stop)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, timeout_s: float, log_path: Path) -> None:
+    import httpx
+
+    from pipeline.errors import ConfigError
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"the HTTP server exited with code {proc.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise ConfigError(f"the HTTP server was not ready after {timeout_s:.0f}s; see {log_path}")
+
+
+def _produce(kafka, codec, docs: list[tuple[str, dict | None]]) -> None:
+    from confluent_kafka import Producer
+
+    from pipeline.kafka.errors import DeliveryError
+
+    producer = Producer({**kafka.producer_config(), "linger.ms": 0})
+    topic = kafka.input[0]
+    for key, doc in docs:
+        value = codec.encode(doc, "document", topic) if doc is not None else b'{"id": "poison", "text": ""}'
+        producer.produce(topic, value=value, key=key.encode(), headers=[("producer", b"ner-stage run")])
+    if producer.flush(30):
+        raise DeliveryError("sample documents were not acknowledged by the broker")
+
+
+def _end_offsets(consumer, topics: list[str]) -> list:
+    from confluent_kafka import TopicPartition
+
+    parts = []
+    for topic in topics:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        for p in meta.partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            parts.append(TopicPartition(topic, p, high))
+    return parts
+
+
+def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s: float):
+    """Yield (topic, key, record-or-headers) for our keys until ``expected`` records arrived."""
+    from pipeline.kafka.dead_letters import read_error_headers
+
+    contracts = {kafka.entities_topic: "entity_result", kafka.redacted_topic: "redacted_document"}
+    seen = 0
+    deadline = time.monotonic() + timeout_s
+    while seen < expected and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is None or msg.error():
+            continue
+        key = (msg.key() or b"").decode("utf-8", "replace")
+        if key not in keys:
+            continue
+        seen += 1
+        if msg.topic() == kafka.dlq_topic:
+            yield msg.topic(), key, {"dead_letter": read_error_headers(msg.headers()),
+                                     "original_value": (msg.value() or b"").decode("utf-8", "replace")}
+        else:
+            yield msg.topic(), key, codec.decode(msg.value(), contracts[msg.topic()], msg.topic())
+    if seen < expected:
+        _say(f"only {seen} of {expected} records came back within {timeout_s:.0f}s")
+
+
+def _demo_http(url: str) -> None:
+    import httpx
+
+    body = {"inputs": [SAMPLE_TEXTS[0]], "aggregation_strategy": "first", "merge_adjacent": True}
+    response = httpx.post(f"{url}/predict_tokens", json=body, timeout=30)
+    spans = [f"{item['token']}={','.join(item['results'])}" for item in response.json()[0]] \
+        if response.status_code == 200 else []
+    _say(f"HTTP POST {url}/predict_tokens -> {response.status_code}; spans: {', '.join(spans) or response.text[:200]}")
+
+
+def _run_worker(worker, errors: list[BaseException]) -> None:
+    try:
+        worker.run()
+    except BaseException as exc:  # reported by the main thread
+        errors.append(exc)
+
+
+@click.command("run", context_settings={"max_content_width": 110})
+@click.option("--bootstrap", default=None,
+              help="Use this Kafka cluster (HOST:PORT[,...]) instead of starting a local Tansu broker. "
+                   "[NER_BOOTSTRAP]")
+@click.option("--format", "fmt", type=click.Choice(["json", "avro"]), default=None,
+              help="Serialization of every topic (default json). [NER_FORMAT]")
+@click.option("--serve/--no-serve", default=None, help="Also start the HTTP server (default on). [NER_SERVE]")
+@click.option("--http-port", type=int, default=None, help="HTTP server port (default: a free one). [NER_HTTP_PORT]")
+@click.option("--keep-running", is_flag=True, default=None,
+              help="After the demo, keep broker, worker and server up until Ctrl-C. [NER_KEEP_RUNNING]")
+@click.option("--timeout", type=float, default=None,
+              help="Longest wait in seconds for each step (default 180). [NER_TIMEOUT]")
+@click.option("--log-dir", default=None,
+              help="Directory for broker and server logs (default: a temporary directory). [NER_LOG_DIR]")
+@model_options
+def command(bootstrap, fmt, serve, http_port, keep_running, timeout, log_dir, **kwargs) -> None:
+    """Run the whole stage on embedded defaults: a local broker (unless --bootstrap), the Kafka
+    worker, the HTTP server and a producer of sample documents; print the entity, redacted and
+    dead-letter records read back, then shut down (or keep running with --keep-running).
+
+    Topic and group names come from the worker's settings (NER_INPUT, NER_ENTITIES_TOPIC,
+    NER_REDACTED_TOPIC, NER_DLQ_TOPIC, NER_GROUP or --config); defaults documents, entities,
+    redacted, dead-letters and group ner-stage.
+    """
+    _log_to_stderr()
+    config = kwargs.get("config_file")
+    model_flags = [f"--{k.replace('_', '-')}={v}" for k, v in kwargs.items() if v is not None
+                   and k in ("model", "engine", "threads", "max_batch_tokens", "max_seq_len")]
+    if config:
+        model_flags.append(f"--config={config}")
+    model = model_settings(kwargs)
+    settings = RunSettings.load(config, bootstrap=bootstrap, format=fmt, serve=serve, http_port=http_port,
+                                keep_running=keep_running, timeout=timeout, log_dir=log_dir)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
+    with ExitStack() as stack:
+        _stage(stack, settings, model, model_flags, config)
+
+
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config) -> None:
+    from confluent_kafka import Consumer
+
+    from pipeline.config import DecodeSettings
+    from pipeline.kafka import local_broker
+    from pipeline.kafka.settings import KafkaSettings
+    from pipeline.kafka.supervisor import StageSettings, build_worker
+    from pipeline.redact import RedactSettings
+    from schemas.codec import create_codec
+
+    if settings.log_dir:
+        logs = Path(settings.log_dir)
+        logs.mkdir(parents=True, exist_ok=True)
+    else:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ner-stage-run-")))
+    bootstrap, overrides = settings.bootstrap, {}
+    if bootstrap is None:
+        _say("starting a local Tansu broker")
+        broker = stack.enter_context(local_broker.start_broker("tansu", log_dir=logs))
+        bootstrap = broker.bootstrap
+        overrides["session_timeout_ms"] = local_broker.FAST_GROUP_CONFIG["session.timeout.ms"]
+        _say(f"broker up on {bootstrap} (log {broker.log_path})")
+    else:
+        local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0))
+    kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides)
+    outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
+    local_broker.create_topics(bootstrap, [*kafka.input, *outputs], partitions=1)
+    _say(f"topics ready: input {','.join(kafka.input)} -> {', '.join(outputs)}")
+
+    server = None
+    if settings.serve:
+        proc, url = _start_server(stack, settings, logs, model_flags)
+        server = (proc, url)
+        _say(f"HTTP server starting on {url} (log {logs / 'serve.log'})")
+
+    _say(f"loading model {model.model} on {model.engine} for the worker")
+    stage = StageSettings(kafka=kafka, model=model, decode=DecodeSettings.load(config),
+                          redact=RedactSettings.load(config))
+    stop = threading.Event()
+    worker = build_worker(stage, 0, stop)
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=_run_worker, args=(worker, errors), name="ner-worker", daemon=True)
+
+    def stop_worker() -> None:
+        stop.set()
+        thread.join(60)
+        if not thread.is_alive():  # release the producer's connections before the broker stops
+            worker.producer.close()
+
+    thread.start()
+    stack.callback(stop_worker)
+    _say(f"worker consuming {','.join(kafka.input)} in group {kafka.group}")
+
+    codec = create_codec(kafka.format)
+    reader = Consumer({**kafka.consumer_config(), "group.id": f"ner-stage-run-reader-{uuid.uuid4().hex[:8]}"})
+    stack.callback(reader.close)
+    reader.assign(_end_offsets(reader, outputs))
+    docs = _sample_documents(f"run-{uuid.uuid4().hex[:6]}", SAMPLE_TEXTS)
+    _produce(kafka, codec, docs)
+    per_doc = len([t for t in (kafka.entities_topic, kafka.redacted_topic) if t])
+    expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0)
+    _say(f"produced {len(docs)} sample documents to {kafka.input[0]}; reading {expected} records back")
+    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout):
+        click.echo(json.dumps({"topic": topic, "key": key, "record": record}, ensure_ascii=False, default=str))
+    if errors:
+        raise errors[0]
+
+    if server is not None:
+        _wait_ready(server[0], server[1], settings.timeout, logs / "serve.log")
+        _demo_http(server[1])
+    if settings.keep_running:
+        _wait_for_signal(thread, f"running: bootstrap {bootstrap}, input topic {kafka.input[0]}"
+                         + (f", HTTP {server[1]}" if server else "") + "; Ctrl-C stops")
+        if errors:
+            raise errors[0]
+    _say("shutting down")
+
+
+def _wait_for_signal(thread: threading.Thread, message: str) -> None:
+    """Say ``message`` once SIGINT/SIGTERM mean "stop cleanly, exit 0"; wait for one."""
+    done = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    _say(message)
+    try:
+        while not done.wait(0.5) and thread.is_alive():
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,34 @@
+"""Optional bearer API keys: ``Authorization: Bearer <key>``.
+
+No keys configured means no auth (local use). With keys: a missing or malformed header is
+``401`` (with ``WWW-Authenticate: Bearer``), an unknown key ``403``. Keys are compared in
+constant time. Health, readiness, metrics and the docs stay open for probes and scrapers.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import Request
+
+from pipeline.http.errors import ForbiddenError, UnauthorizedError
+
+
+class ApiKeyAuth:
+    """A FastAPI dependency checking the bearer token against the configured keys."""
+
+    def __init__(self, keys: list[bytes]) -> None:
+        self.keys = keys
+
+    async def __call__(self, request: Request) -> None:
+        header = request.headers.get("authorization")
+        if not header:
+            raise UnauthorizedError("missing Authorization: Bearer <api key>", field="authorization",
+                                    headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise UnauthorizedError("Authorization must be 'Bearer <api key>'", field="authorization",
+                                    headers={"WWW-Authenticate": "Bearer"})
+        given = token.strip().encode()
+        if not any(hmac.compare_digest(given, key) for key in self.keys):
+            raise ForbiddenError("the API key is not valid", field="authorization")

@@ -1,0 +1,168 @@
+"""Routes: ``/predict_tokens``, async jobs, and the operational endpoints.
+
+Handlers stay thin: validate (pydantic + :mod:`limits`), hand work to the batcher, return the
+JSON bytes it produced (serialized off the event loop; no second validation of the response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import uuid
+from typing import TYPE_CHECKING
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.types import Receive
+
+from pipeline.http.batcher import Pending
+from pipeline.http.errors import CallbackRefusedError, ClientGoneError, UnavailableError
+from pipeline.http.jobs import Job
+from pipeline.http.limits import to_work
+from schemas.http import (
+    AsyncPredictRequest,
+    ErrorBody,
+    Health,
+    Info,
+    JobAccepted,
+    JobStatus,
+    PredictRequest,
+    PredictResponse,
+)
+
+if TYPE_CHECKING:
+    from pipeline.http.app import ServerState
+
+JSON = "application/json"
+_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 413, 422, 429, 503)}
+
+api = APIRouter()
+ops = APIRouter()
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.ner
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _wait_unless_gone(pending: Pending, receive: Receive) -> bytes:
+    """The batcher's answer, or :class:`ClientGoneError` (and the request dropped) if the
+    client disconnects first."""
+    watcher = asyncio.ensure_future(_until_disconnect(receive))
+    try:
+        await asyncio.wait((pending.future, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if pending.future.done():
+        return pending.future.result()
+    pending.gone = True
+    pending.future.cancel()
+    raise ClientGoneError("client disconnected")
+
+
+@api.post("/predict_tokens", response_model=PredictResponse, responses=_ERRORS, tags=["inference"],
+          summary="Token classification (BEI-compatible)")
+async def predict_tokens(body: PredictRequest, request: Request) -> Response:
+    """One list of items per input, in order. With ``aggregation_strategy`` 'none' (BEI's default)
+    every token with every label's score; otherwise entity spans. Texts longer than the model
+    window are processed in overlapping windows unless ``truncate`` is true."""
+    state = _state(request)
+    texts, options = to_work(body, state.settings)
+    state.predicting += 1
+    try:
+        # One loop turn lets requests that arrived together reach this point too; only a request
+        # that is still alone may run inline, the others go to the batcher and are merged.
+        await asyncio.sleep(0)
+        answer = state.batcher.run_inline(texts, options) if state.predicting == 1 else None
+        if answer is None:
+            answer = await _wait_unless_gone(state.batcher.submit(texts, options), request.receive)
+    finally:
+        state.predicting -= 1
+    return Response(answer, media_type=JSON)
+
+
+def _job_status(job: Job) -> dict:
+    doc: dict = {
+        "job_id": job.id, "status": job.status, "created_at": job.created_at, "updated_at": job.updated_at,
+        "result": orjson.Fragment(job.result) if job.result else None,
+        "error": orjson.Fragment(job.error) if job.error else None,
+        "metadata": orjson.Fragment(job.metadata) if job.metadata else None,
+        "callback": {"url": job.callback_url, "status": job.delivery, "attempts": job.attempts,
+                     "last_error": job.last_error},
+    }
+    return doc
+
+
+@api.post("/async/predict_tokens", status_code=202, response_model=JobAccepted, responses=_ERRORS,
+          tags=["async jobs"], summary="Submit a predict job; the result is POSTed to callback_url")
+async def submit_job(body: AsyncPredictRequest, request: Request) -> Response:
+    """Accepted jobs are durable: they complete (and their callback is delivered) even if the
+    server restarts. Callback URLs must resolve to public addresses unless allow-listed."""
+    state = _state(request)
+    to_work(body, state.settings)  # same limits as the sync route, refused now rather than later
+    if body.callback_url is not None:
+        if state.settings.callback_secret is None:
+            raise CallbackRefusedError("callback_url: callbacks are disabled on this server (no callback_secret "
+                                       "is configured); poll status_url instead", field="callback_url")
+        await state.guard.check(body.callback_url)
+    job_id = uuid.uuid4().hex
+    request_json = body.model_dump_json(exclude={"callback_url", "metadata"}).encode()
+    metadata = orjson.dumps(body.metadata) if body.metadata is not None else None
+    job = state.store.create(job_id, request_json, body.callback_url, metadata)
+    state.runner.wake()
+    accepted = {"job_id": job.id, "status": job.status, "status_url": f"/jobs/{job.id}"}
+    return Response(orjson.dumps(accepted), status_code=202, media_type=JSON,
+                    headers={"Location": accepted["status_url"]})
+
+
+@api.get("/jobs/{job_id}", response_model=JobStatus, responses=_ERRORS | {404: {"model": ErrorBody}},
+         tags=["async jobs"], summary="Job status, and its result or error once finished")
+async def get_job(job_id: str, request: Request) -> Response:
+    return Response(orjson.dumps(_job_status(_state(request).store.require(job_id))), media_type=JSON)
+
+
+@api.delete("/jobs/{job_id}", response_model=JobStatus,
+            responses=_ERRORS | {404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+            tags=["async jobs"], summary="Cancel a queued or running job")
+async def cancel_job(job_id: str, request: Request) -> Response:
+    return Response(orjson.dumps(_job_status(_state(request).runner.cancel(job_id))), media_type=JSON)
+
+
+@api.get("/info", response_model=Info, tags=["operations"], summary="Model, engine and limits")
+async def info(request: Request) -> Info:
+    state = _state(request)
+    service, settings = state.service, state.settings
+    try:
+        version = importlib.metadata.version("ner-stage")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return Info(model=service.bundle.name, revision=service.bundle.revision, engine=service.engine.name,
+                labels=list(service.labels), max_tokens=service.engine.max_seq_len,
+                max_batch_tokens=state.batcher.max_batch_tokens, max_inputs=settings.max_inputs,
+                max_text_chars=settings.max_text_chars, max_body_bytes=settings.max_body_bytes,
+                async_callbacks=settings.callback_secret is not None, version=version)
+
+
+@ops.get("/health", response_model=Health, tags=["operations"], summary="Liveness")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@ops.get("/ready", response_model=Health, responses={503: {"model": ErrorBody}}, tags=["operations"],
+         summary="Readiness: model loaded and warmed, not shutting down")
+async def ready(request: Request) -> Health:
+    if not _state(request).ready:
+        raise UnavailableError("not ready")
+    return Health(status="ready")
+
+
+@ops.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    from pipeline.http.metrics import CONTENT_TYPE
+
+    state = _state(request)
+    return Response(state.metrics.render(state.batcher.depth), media_type=CONTENT_TYPE)

@@ -1,0 +1,72 @@
+"""From a consumed record to a validated document, and from entities to output records.
+
+Every check that can fail for one record lives in :func:`read_document`, so the worker can send
+exactly that record to the dead-letter topic and go on with the batch. Output records follow
+the contracts in ``schemas/avro``; the redacted record carries labels and offsets only, never
+the original span text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.errors import TextTooLongError
+from pipeline.kafka.errors import MissingTextError
+from pipeline.spans import Entity
+from schemas.codec import Codec, check_shape
+from schemas.errors import SchemaMismatchError
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a record came from; copied into outputs and dead-letter headers."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def to_dict(self) -> dict:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+def read_document(codec: Codec, value: bytes | None, topic: str, max_chars: int) -> Document:
+    """Decode and validate one input record; raises a typed error naming what is wrong."""
+    record = codec.decode(value, "document", topic)
+    text = record.get("text")
+    if text is None or text == "":
+        raise MissingTextError("document has no text" if text is None else "document text is empty", field="text")
+    check_shape(record, "document")
+    if not isinstance(record["id"], str):  # pragma: no cover - check_shape guarantees it
+        raise SchemaMismatchError("id must be a string")
+    if len(text) > max_chars:
+        raise TextTooLongError(f"text has {len(text)} characters; the limit is {max_chars}", field="text")
+    return Document(record["id"], text)
+
+
+def entity_record(doc: Document, source: Source, entities: Sequence[Entity], model: tuple[str, str],
+                  processed_at: datetime) -> dict:
+    return {
+        "id": doc.id,
+        "source": source.to_dict(),
+        "model": {"name": model[0], "revision": model[1]},
+        "entities": [
+            {"label": e.label, "start": e.start, "end": e.end, "text": doc.text[e.start : e.end],
+             "score": round(float(e.score), 6)}
+            for e in entities
+        ],
+        "processed_at": processed_at,
+    }
+
+
+def redacted_record(doc: Document, redacted_text: str, applied: Sequence[Entity]) -> dict:
+    """Labels and offsets into the ORIGINAL text; never the original span text."""
+    return {"id": doc.id, "text": redacted_text,
+            "entities": [{"label": e.label, "start": e.start, "end": e.end} for e in applied]}

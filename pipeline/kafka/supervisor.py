@@ -1,0 +1,121 @@
+"""Running workers: one in this process, or ``--workers N`` processes in the same group.
+
+Why processes, not threads: each worker owns a model and an engine call uses every core it
+is given, and tokenizing/decoding hold the GIL; separate processes scale across cores and a
+crash takes down one consumer, whose partitions the group hands to the others.
+
+Signals: SIGTERM and SIGINT set the worker's ``stop`` event; it drains its queue, commits
+and leaves the group, and the process exits 0. The supervisor forwards SIGTERM to its
+children and exits with the first non-zero child status (0 when all drained cleanly). A
+child that dies on its own stops the others: the orchestrator restarts the whole pod.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from pipeline.config import DecodeSettings, ModelSettings
+from pipeline.kafka.settings import KafkaSettings
+from pipeline.redact import RedactSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """Everything one worker process needs (picklable, for ``spawn``)."""
+
+    kafka: KafkaSettings
+    model: ModelSettings
+    decode: DecodeSettings
+    redact: RedactSettings
+
+
+def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | None = None, service=None):
+    """A ready-to-run :class:`Worker` (loads the model unless ``service`` is given)."""
+    from pipeline.kafka.processor import BatchProcessor
+    from pipeline.kafka.worker import Worker
+    from pipeline.service import NerService
+    from schemas.codec import create_codec
+
+    settings = stage.kafka
+    if service is None:
+        service = NerService.from_settings(stage.model, stage.decode)
+    codec = create_codec(settings.format, registry_url=settings.schema_registry_url,
+                         registry_config=settings.registry_config())
+    processor = BatchProcessor(service, codec, entities_topic=settings.entities_topic,
+                               redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
+                               max_text_chars=settings.max_text_chars, redact=stage.redact)
+    return Worker(settings, processor, index=index, stop=stop)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum, _frame) -> None:
+        log.info("kafka.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_one(stage: StageSettings, index: int = 0) -> None:
+    """Run one worker in this process until SIGTERM/SIGINT (then drain and return)."""
+    from pipeline.kafka.metrics import serve_metrics
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    if stage.kafka.metrics_port:
+        serve_metrics(stage.kafka.metrics_port + index)
+    build_worker(stage, index, stop).run()
+
+
+def _child(stage: StageSettings, index: int) -> None:  # pragma: no cover - runs in a spawned process
+    import sys
+
+    from engines.errors import NerStageError
+
+    try:
+        run_one(stage, index)
+    except NerStageError as exc:
+        log.error("kafka.worker_failed", worker=index, error=type(exc).__name__, reason=str(exc))
+        sys.exit(2)
+
+
+def run_workers(stage: StageSettings) -> int:
+    """Run ``stage.kafka.workers`` workers; returns the exit status for the command."""
+    count = stage.kafka.workers
+    if count == 1:
+        run_one(stage)
+        return 0
+    context = multiprocessing.get_context("spawn")  # never fork a process holding librdkafka threads
+    children = [context.Process(target=_child, args=(stage, i), name=f"ner-worker-{i}") for i in range(count)]
+    stopping = threading.Event()
+
+    def forward(signum, _frame) -> None:
+        stopping.set()
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                child.terminate()  # SIGTERM: the child drains and exits 0
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.start()
+    status = 0
+    while any(child.is_alive() for child in children):
+        for child in children:
+            child.join(0.2)
+            if not child.is_alive() and child.exitcode and not stopping.is_set():
+                log.error("kafka.worker_exited", worker=child.name, status=child.exitcode)
+                status = status or child.exitcode
+                forward(signal.SIGTERM, None)
+    for child in children:
+        child.join()
+        if child.exitcode:
+            status = status or (child.exitcode if child.exitcode > 0 else 128 - child.exitcode)
+    return status

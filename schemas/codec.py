@@ -1,0 +1,171 @@
+"""Kafka record codecs: JSON, schemaless Avro, and Avro in Confluent Schema Registry framing.
+
+One contract per record kind, written once as Avro in ``schemas/avro/<kind>.avsc``; the JSON
+format uses the same field names and is validated against the same schema, so a producer may
+switch formats without the stage changing meaning.
+
+- ``json``: UTF-8 JSON objects. Strict: bytes that are not valid UTF-8 raise
+  :class:`InvalidUtf8Error` (never replaced with U+FFFD). Timestamps are ISO 8601 strings.
+- ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
+  Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
+- ``avro-registry``: magic byte 0, 4-byte big-endian schema id, Avro body, as Confluent's
+  serializers write it. The writer schema is fetched by id (cached) and resolved against the
+  contract, so producers may add optional fields. Output schemas are registered under
+  ``<topic>-value`` (TopicNameStrategy). See :mod:`schemas.registry`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Literal, Protocol
+
+import fastavro
+import orjson
+from fastavro.validation import validate
+
+from schemas.errors import CodecError, InvalidUtf8Error, MalformedRecordError, SchemaMismatchError
+
+Contract = Literal["document", "entity_result", "redacted_document"]
+Format = Literal["json", "avro", "avro-registry"]
+CONTRACTS: tuple[Contract, ...] = ("document", "entity_result", "redacted_document")
+_FIELD = re.compile(r"^(\S+) is <")
+
+
+@cache
+def schema_text(contract: Contract) -> str:
+    """The ``.avsc`` source of a contract (what other languages' producers load)."""
+    if contract not in CONTRACTS:
+        raise CodecError(f"unknown record contract {contract!r}; known: {CONTRACTS}")
+    return resources.files("schemas").joinpath("avro", f"{contract}.avsc").read_text(encoding="utf-8")
+
+
+@cache
+def parsed_schema(contract: Contract) -> dict:
+    """fastavro's parsed schema, parsed once per process."""
+    return fastavro.parse_schema(json.loads(schema_text(contract)))
+
+
+def check_shape(record: Any, contract: Contract) -> dict:
+    """Validate a decoded record against its contract; return it as a dict."""
+    if not isinstance(record, dict):
+        raise SchemaMismatchError(f"expected a JSON object for {contract}, got {type(record).__name__}")
+    try:
+        validate(record, parsed_schema(contract), raise_errors=True, strict=False)
+    except fastavro.validation.ValidationError as exc:
+        # fastavro's messages quote the offending value: keep only the field paths (no document text)
+        fields = sorted({_FIELD.match(str(e)).group(1) if _FIELD.match(str(e)) else "record" for e in exc.errors})
+        raise SchemaMismatchError(f"record does not match the {contract} schema: {'; '.join(fields)}") from exc
+    return record
+
+
+class Codec(Protocol):
+    """Bytes <-> dict for one serialization format."""
+
+    name: str
+
+    def decode(self, data: bytes | None, contract: Contract, topic: str) -> dict: ...
+
+    def encode(self, record: dict, contract: Contract, topic: str) -> bytes: ...
+
+
+def _no_value(data: bytes | None) -> bytes:
+    if data is None:
+        raise MalformedRecordError("record has no value (tombstone)")
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+class JsonCodec:
+    """UTF-8 JSON objects, validated against the Avro contract."""
+
+    name = "json"
+
+    def decode(self, data: bytes | None, contract: Contract, topic: str) -> dict:
+        raw = _no_value(data)
+        try:
+            text = raw.decode("utf-8")  # strict: invalid bytes are an error, not U+FFFD
+        except UnicodeDecodeError as exc:
+            raise InvalidUtf8Error(f"value is not valid UTF-8 at byte {exc.start}") from exc
+        try:
+            record = json.loads(text)
+        except ValueError as exc:
+            raise MalformedRecordError(f"value is not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise SchemaMismatchError(f"expected a JSON object, got {type(record).__name__}")
+        return record
+
+    def encode(self, record: dict, contract: Contract, topic: str) -> bytes:
+        try:
+            return orjson.dumps(record, default=_json_default)
+        except TypeError as exc:  # orjson.JSONEncodeError: e.g. lone surrogates in a string
+            raise SchemaMismatchError(f"cannot encode {contract} as JSON: {exc}") from exc
+
+
+def read_avro(body: bytes, writer: dict, reader: dict | None = None) -> dict:
+    """One schemaless Avro datum; every byte must be consumed."""
+    buffer = io.BytesIO(body)
+    try:
+        record = fastavro.schemaless_reader(buffer, writer, reader)
+    except UnicodeDecodeError as exc:
+        raise InvalidUtf8Error("an Avro string is not valid UTF-8") from exc
+    except (EOFError, ValueError, IndexError, KeyError, TypeError, OverflowError, MemoryError) as exc:
+        raise SchemaMismatchError(f"value does not decode with the writer schema: {type(exc).__name__}") from exc
+    except fastavro.read.SchemaResolutionError as exc:  # pragma: no cover - subclass of AvroException
+        raise SchemaMismatchError(f"writer schema does not resolve to the contract: {exc}") from exc
+    except Exception as exc:  # fastavro raises bare AvroException subclasses for resolution
+        raise SchemaMismatchError(f"value does not decode with the writer schema: {exc}") from exc
+    if buffer.tell() != len(body):
+        raise SchemaMismatchError(f"{len(body) - buffer.tell()} bytes left after the record: wrong schema")
+    if not isinstance(record, dict):
+        raise SchemaMismatchError("Avro value is not a record")
+    return record
+
+
+def write_avro(record: dict, schema: dict, contract: str) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        fastavro.schemaless_writer(buffer, schema, record)
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeEncodeError) as exc:
+        raise SchemaMismatchError(f"cannot encode {contract} as Avro: {exc}") from exc
+    return buffer.getvalue()
+
+
+class AvroCodec:
+    """Schemaless Avro: writer and reader schema are both the contract."""
+
+    name = "avro"
+
+    def decode(self, data: bytes | None, contract: Contract, topic: str) -> dict:
+        return read_avro(_no_value(data), parsed_schema(contract))
+
+    def encode(self, record: dict, contract: Contract, topic: str) -> bytes:
+        return write_avro(record, parsed_schema(contract), contract)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_codec(fmt: Format, *, registry_url: str | None = None, registry_config: dict | None = None) -> Codec:
+    """The codec for a format name; the registry client is imported only when asked for."""
+    if fmt == "json":
+        return JsonCodec()
+    if fmt == "avro":
+        return AvroCodec()
+    if fmt == "avro-registry":
+        from schemas.registry import RegistryAvroCodec
+
+        if not registry_url:
+            raise CodecError("format 'avro-registry' needs a Schema Registry URL (--schema-registry-url)")
+        return RegistryAvroCodec.connect(registry_url, registry_config or {})
+    raise CodecError(f"unknown format {fmt!r}; use json, avro or avro-registry")

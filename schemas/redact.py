@@ -1,0 +1,53 @@
+"""HTTP bodies of ``POST /redact`` (pydantic; the wire contract for any client).
+
+Request: ``{"inputs": ["text", ...] | "text", "policy": {label: operator spec}?,
+"default_operator": spec?}``; an operator spec is a name (``"hash"``) or
+``{"type": "mask", "char": "#", "keep_last": 4}``. Response: one item per input, in order,
+``{"redacted_text", "entities": [{"label", "start", "end", "score", "source"}]}`` with offsets
+into the original input (Unicode code points, as Python counts
+characters).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+
+OperatorSpecBody = str | dict[str, Any]
+MAX_INPUTS = 1024
+
+
+class RedactRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(..., min_length=1, max_length=MAX_INPUTS,
+                              description="Texts to redact (a single string is accepted too).")
+    policy: dict[str, OperatorSpecBody] | None = Field(
+        None, description="Per-label operator overrides on top of the server's policy, e.g. {\"EMAIL\": \"hash\"}."
+    )
+    default_operator: OperatorSpecBody | None = Field(
+        None, description="Operator for labels the policy does not name (default: the server's)."
+    )
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _single(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class RedactedEntity(BaseModel):
+    label: str
+    start: int = Field(..., description="Character offset into the original input.")
+    end: int
+    score: float
+    source: str = Field(..., description="'model', 'pattern:<name>', 'repeat', or several joined with '+'.")
+
+
+class RedactedItem(BaseModel):
+    redacted_text: str
+    entities: list[RedactedEntity]
+
+
+class RedactResponse(RootModel[list[RedactedItem]]):
+    """One item per input, in order."""

@@ -1,0 +1,78 @@
+"""Golden redaction tests with the real model (rampart) and every pattern recognizer.
+
+Each ``tests/golden/redact/<case>.in.json`` holds a ``/redact`` request (``inputs``, optional
+``policy`` / ``default_operator``) plus what matters about it: ``must_redact`` (values and
+fragments that must not appear in any redacted text) and ``must_keep`` (text that must
+survive). ``<case>.out.json`` is the reviewed response (labels, offsets, sources; scores are
+left out, they move with onnxruntime versions). Regenerate after a deliberate change with
+``NER_UPDATE_GOLDEN=1 pytest tests/integration/test_redact_golden.py`` and review the diff.
+
+Beyond the golden comparison every case checks the guarantees directly: no detected span's
+original text survives (for operators that redact), offsets index the original text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.redact import OperatorDefaults, Redactor, build_recognizers, default_policy
+from pipeline.redact.api import redact_request
+from schemas.redact import RedactRequest
+
+pytestmark = pytest.mark.integration
+
+GOLDEN = Path(__file__).parents[1] / "golden" / "redact"
+CASES = sorted(p.name.removesuffix(".in.json") for p in GOLDEN.glob("*.in.json"))
+UPDATE = os.environ.get("NER_UPDATE_GOLDEN") == "1"
+DEFAULTS = OperatorDefaults(hash_key=b"golden-test-key")
+
+
+@pytest.fixture(scope="module")
+def redactor(rampart_service):
+    return Redactor(rampart_service, build_recognizers(), default_policy(DEFAULTS), operator_defaults=DEFAULTS)
+
+
+def _comparable(response: list[dict]) -> list[dict]:
+    return [{"redacted_text": item["redacted_text"],
+             "entities": [{k: e[k] for k in ("label", "start", "end", "source")} for e in item["entities"]]}
+            for item in response]
+
+
+def test_every_case_has_a_reviewed_output():
+    assert CASES, "no golden cases found"
+    assert sorted(p.name.removesuffix(".out.json") for p in GOLDEN.glob("*.out.json")) == CASES
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden(case, redactor):
+    spec = json.loads((GOLDEN / f"{case}.in.json").read_text(encoding="utf-8"))
+    request = RedactRequest(inputs=spec["inputs"], policy=spec.get("policy"),
+                            default_operator=spec.get("default_operator"))
+    response = redact_request(redactor, request).model_dump()
+    policy = redactor.policy_with(request.policy, request.default_operator)
+
+    for text, item in zip(spec["inputs"], response, strict=True):
+        out = item["redacted_text"]
+        for value in spec.get("must_redact", []):
+            if value in text:
+                assert value not in out, f"{case}: a must_redact value survived"
+        for value in spec.get("must_keep", []):
+            assert value in out, f"{case}: a must_keep value was redacted"
+        previous_end = 0
+        for entity in item["entities"]:
+            assert previous_end <= entity["start"] < entity["end"] <= len(text)
+            previous_end = entity["end"]
+            if policy.operator_for(entity["label"]).redacts:
+                assert text[entity["start"] : entity["end"]] not in out
+
+    path = GOLDEN / f"{case}.out.json"
+    got = _comparable(response)
+    if UPDATE or not path.exists():
+        path.write_text(json.dumps(got, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        if not UPDATE:
+            pytest.fail(f"wrote {path.name}: review it and commit it")
+    assert got == json.loads(path.read_text(encoding="utf-8"))

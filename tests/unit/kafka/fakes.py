@@ -1,0 +1,168 @@
+"""In-memory stand-ins for confluent-kafka's Message, Consumer and Producer (unit tests only).
+
+They implement just the calls the worker makes, and record what it did (commits, pauses,
+seeks, produced records) so tests can assert the order of effects without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+
+class FakeMsg:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes | None, key: bytes | None = None,
+                 headers: list | None = None, timestamp: int = 1_700_000_000_000) -> None:
+        self._t, self._p, self._o, self._v, self._k, self._h, self._ts = (topic, partition, offset, value, key,
+                                                                          headers, timestamp)
+
+    def topic(self): return self._t
+    def partition(self): return self._p
+    def offset(self): return self._o
+    def value(self): return self._v
+    def key(self): return self._k
+    def headers(self): return self._h
+    def timestamp(self): return (1, self._ts)
+    def error(self): return None
+
+
+def doc_msgs(topic: str, texts: list[str], partition: int = 0, start: int = 0) -> list[FakeMsg]:
+    return [FakeMsg(topic, partition, start + i, json.dumps({"id": f"{partition}-{start + i}", "text": t}).encode(),
+                    key=f"k{start + i}".encode(), headers=[("h", b"v")]) for i, t in enumerate(texts)]
+
+
+class FakeConsumer:
+    """``feed`` queues records; ``consume`` hands them out (skipping paused partitions)."""
+
+    def __init__(self, conf: dict) -> None:
+        self.conf = conf
+        self.queue: list[FakeMsg] = []
+        self.commits: list[list[tuple[str, int, int]]] = []
+        self.paused: set[tuple[str, int]] = set()
+        self.pause_calls = 0
+        self.resume_calls = 0
+        self.seeks: list[tuple[str, int, int]] = []
+        self.callbacks: dict = {}
+        self.closed = False
+        self.on_consume = None  # hook: called at each consume() (e.g. to trigger a rebalance)
+        self.events: list[str] = []
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None):
+        self.callbacks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
+
+    def assign_now(self, partitions: list[tuple[str, int]]) -> None:
+        self.callbacks["assign"](self, [TopicPartition(t, p) for t, p in partitions])
+
+    def revoke_now(self, partitions: list[tuple[str, int]]) -> None:
+        self.callbacks["revoke"](self, [TopicPartition(t, p) for t, p in partitions])
+
+    def feed(self, msgs: list[FakeMsg]) -> None:
+        self.queue.extend(msgs)
+
+    def consume(self, num_messages: int = 1, timeout: float = -1):
+        if self.on_consume is not None:
+            self.on_consume(self)
+        out, rest = [], []
+        for msg in self.queue:
+            if len(out) < num_messages and (msg.topic(), msg.partition()) not in self.paused:
+                out.append(msg)
+            else:
+                rest.append(msg)
+        self.queue = rest
+        return out
+
+    def commit(self, offsets=None, asynchronous=True):
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+        self.events.append("commit")
+
+    def pause(self, partitions):
+        self.pause_calls += 1
+        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def resume(self, partitions):
+        self.resume_calls += 1
+        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def seek(self, tp):
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
+
+    def position(self, partitions):
+        return [TopicPartition(tp.topic, tp.partition, 0) for tp in partitions]
+
+    def get_watermark_offsets(self, tp, timeout=None, cached=False):
+        return (0, 5)
+
+    def consumer_group_metadata(self):
+        return "group-metadata"
+
+    def close(self):
+        self.closed = True
+
+
+class FakeProducer:
+    """Records produced outputs; ``flush`` acknowledges them through the ``on_delivery`` callback."""
+
+    def __init__(self, conf: dict) -> None:
+        self.conf = conf
+        self.produced: list[dict] = []
+        self.unacked: list[dict] = []
+        self.fail_topic: str | None = None
+        self.fail_flushes = 0  # this many flushes report every record as failed
+        self.max_bytes: int | None = None  # like message.max.bytes: larger values are refused at produce()
+        self.fail_commit_transactions = 0
+        self.events: list[str] = []
+        self.transactions: list[str] = []
+
+    def produce(self, topic, value=None, key=None, partition=-1, headers=None):
+        if self.max_bytes is not None and value is not None and len(value) > self.max_bytes:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        record = {"topic": topic, "value": value, "key": key, "partition": partition, "headers": headers}
+        self.produced.append(record)
+        self.unacked.append(record)
+
+    def poll(self, timeout=0):
+        return 0
+
+    def flush(self, timeout=None):
+        callback = self.conf["on_delivery"]
+        fail_all = self.fail_flushes > 0
+        self.fail_flushes -= fail_all
+        for record in self.unacked:
+            failed = fail_all or record["topic"] == self.fail_topic
+            callback(KafkaError(KafkaError._MSG_TIMED_OUT) if failed else None, _Delivered(record["topic"]))
+        self.unacked = []
+        self.events.append("flush")
+        return 0
+
+    def list_topics(self, topic=None, timeout=-1):
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    # transactions
+    def init_transactions(self, timeout=None):
+        self.transactions.append("init")
+
+    def begin_transaction(self):
+        self.transactions.append("begin")
+
+    def send_offsets_to_transaction(self, offsets, metadata, timeout=None):
+        self.transactions.append(f"offsets:{[(tp.partition, tp.offset) for tp in offsets]}")
+
+    def commit_transaction(self, timeout=None):
+        if self.fail_commit_transactions:
+            self.fail_commit_transactions -= 1
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "commit timed out", txn_requires_abort=True))
+        self.flush()
+        self.transactions.append("commit")
+
+    def abort_transaction(self, timeout=None):
+        self.unacked = []
+        self.transactions.append("abort")
+
+
+class _Delivered:
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+
+    def topic(self):
+        return self._topic

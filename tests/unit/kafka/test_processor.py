@@ -1,0 +1,134 @@
+"""BatchProcessor: per-record rules (dead letters, outputs, equality with NerService) on a fake engine."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engines.bundle import load_bundle
+from pipeline.kafka.dead_letters import read_error_headers
+from pipeline.kafka.errors import InferenceError
+from pipeline.kafka.processor import DEAD_LETTER, ENTITIES, REDACTED, BatchProcessor
+from pipeline.redact import RedactSettings
+from pipeline.service import NerService
+from schemas.codec import AvroCodec, JsonCodec
+from tests.fakes import FakeEngine
+from tests.unit.kafka.fakes import FakeMsg, doc_msgs
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle()
+
+
+class ExplodingEngine(FakeEngine):
+    """Fails any engine call whose batch contains the token id of ``poison``'s first token."""
+
+    def __init__(self, num_labels: int, poison_id: int, **kw) -> None:
+        super().__init__(num_labels, **kw)
+        self.poison_id = poison_id
+        self.always = False
+
+    def run(self, batch):
+        if self.always or np.any(batch.input_ids == self.poison_id):
+            raise RuntimeError("engine exploded")
+        return super().run(batch)
+
+
+def make(bundle, engine=None, codec=None, **kw):
+    service = NerService(bundle, engine or FakeEngine(bundle.num_labels, max_seq_len=48), stride=8)
+    options = {"entities_topic": "ents", "redacted_topic": "red", "dlq_topic": "dlq", "max_text_chars": 1000}
+    options.update(kw)
+    return service, BatchProcessor(service, codec or JsonCodec(), redact=RedactSettings(), **options)
+
+
+TEXTS = ["John Smith wrote to john@example.com", "nothing to see here", "Call Maria on +1 202 555 0143 today",
+         " ".join(f"word{i} Alice" for i in range(60))]  # longer than the 48-token window: several windows
+
+
+def test_entities_equal_nerservice_and_outputs_keep_key_headers_and_order(bundle):
+    service, processor = make(bundle)
+    msgs = doc_msgs("in", TEXTS, partition=2, start=10)
+    outputs = processor.run(processor.prepare(msgs))
+    assert [o.kind for o in outputs] == [ENTITIES, REDACTED] * len(TEXTS)
+    expected = service.entities(TEXTS)
+    for i, (ent, red) in enumerate(zip(outputs[::2], outputs[1::2], strict=True)):
+        body = json.loads(ent.value)
+        assert body["id"] == f"2-{10 + i}"
+        assert body["source"] == {"topic": "in", "partition": 2, "offset": 10 + i}
+        assert [(e["label"], e["start"], e["end"]) for e in body["entities"]] == [
+            (e.label, e.start, e.end) for e in expected[i]]
+        assert all(e["text"] == TEXTS[i][e["start"] : e["end"]] for e in body["entities"])
+        assert ent.key == red.key == f"k{10 + i}".encode()
+        assert ent.headers == red.headers == [("h", b"v")]
+        assert ent.partition == 2
+        redacted = json.loads(red.value)
+        assert set(redacted) == {"id", "text", "entities"}
+        assert all(set(e) == {"label", "start", "end"} for e in redacted["entities"])
+    assert "john@example.com" not in json.loads(outputs[1].value)["text"]
+
+
+def test_each_kind_of_poison_record_becomes_one_dead_letter_with_original_bytes(bundle):
+    _, processor = make(bundle, max_text_chars=50)
+    values = [b"\xff\xfe", b"not json", b"[1, 2]", json.dumps({"id": 1, "text": "x"}).encode(),
+              json.dumps({"id": "a"}).encode(), json.dumps({"id": "b", "text": ""}).encode(),
+              json.dumps({"id": "c", "text": "y" * 51}).encode(), None]
+    expected = ["InvalidUtf8Error", "MalformedRecordError", "SchemaMismatchError", "SchemaMismatchError",
+                "MissingTextError", "MissingTextError", "TextTooLongError", "MalformedRecordError"]
+    msgs = [FakeMsg("in", 0, i, v, key=f"p{i}".encode(), headers=[("orig", b"1")]) for i, v in enumerate(values)]
+    good = doc_msgs("in", ["fine text"], start=len(values))
+    outputs = processor.run(processor.prepare(msgs + good))
+    letters = [o for o in outputs if o.kind == DEAD_LETTER]
+    assert [read_error_headers(o.headers)["ner.error.class"] for o in letters] == expected
+    for i, letter in enumerate(letters):
+        assert (letter.key, letter.value) == (f"p{i}".encode(), values[i])
+        assert letter.headers[0] == ("orig", b"1")
+        errors = read_error_headers(letter.headers)
+        assert errors["ner.source.offset"] == str(i) and errors["ner.source.topic"] == "in"
+        assert errors["ner.source.timestamp"] == "1700000000000"
+    assert [o.kind for o in outputs[-2:]] == [ENTITIES, REDACTED]
+
+
+def test_engine_error_on_one_record_dead_letters_only_that_record(bundle):
+    probe = NerService(bundle, FakeEngine(bundle.num_labels))
+    (poison,) = probe.encode(["xylophone"])
+    engine = ExplodingEngine(bundle.num_labels, int(poison.ids[0]), max_seq_len=48)
+    _, processor = make(bundle, engine)
+    msgs = doc_msgs("in", ["good one", "xylophone here", "good two"])
+    outputs = processor.run(processor.prepare(msgs))
+    assert [o.kind for o in outputs] == [ENTITIES, REDACTED, DEAD_LETTER, ENTITIES, REDACTED]
+    errors = read_error_headers(outputs[2].headers)
+    assert errors["ner.error.class"] == "RecordFailedError"
+    assert "RuntimeError" in errors["ner.error.message"]
+
+
+def test_engine_failing_on_every_record_stops_the_batch_instead_of_dead_lettering_it(bundle):
+    engine = ExplodingEngine(bundle.num_labels, -1, max_seq_len=48)
+    engine.always = True
+    _, processor = make(bundle, engine)
+    with pytest.raises(InferenceError):
+        processor.run(processor.prepare(doc_msgs("in", ["a b", "c d"])))
+
+
+def test_disabled_outputs_and_dlq(bundle):
+    _, processor = make(bundle, entities_topic=None, dlq_topic=None)
+    outputs = processor.run(processor.prepare([FakeMsg("in", 0, 0, b"bad"), *doc_msgs("in", ["ok"], start=1)]))
+    assert [o.kind for o in outputs] == [REDACTED]
+
+
+def test_avro_outputs_decode_with_the_contracts(bundle):
+    codec = AvroCodec()
+    _, processor = make(bundle, codec=codec)
+    value = codec.encode({"id": "a", "text": "Mail john@example.com", "metadata": None, "language": None},
+                         "document", "in")
+    outputs = processor.run(processor.prepare([FakeMsg("in", 0, 0, value)]))
+    assert codec.decode(outputs[0].value, "entity_result", "ents")["id"] == "a"
+    assert "john@example.com" not in codec.decode(outputs[1].value, "redacted_document", "red")["text"]
+
+
+def test_prepare_tokenizes_once_and_reports_tokens(bundle):
+    service, processor = make(bundle)
+    pending = processor.prepare([*doc_msgs("in", ["one two three", "four"]), FakeMsg("in", 0, 9, b"x")])
+    assert [p.tokens for p in pending] == [service.count_tokens("one two three"), service.count_tokens("four"), 0]

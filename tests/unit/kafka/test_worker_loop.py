@@ -1,0 +1,161 @@
+"""Worker loop rules without a broker: commit after acks, per-batch offsets, backpressure,
+rebalance (finish and commit revoked work), exactly-once abort and rewind, drain on stop."""
+
+from __future__ import annotations
+
+import pytest
+
+from engines.bundle import load_bundle
+from pipeline.kafka import worker as worker_module
+from pipeline.kafka.errors import DeliveryError
+from pipeline.kafka.processor import BatchProcessor
+from pipeline.kafka.settings import KafkaSettings
+from pipeline.kafka.worker import Worker
+from pipeline.redact import RedactSettings
+from pipeline.service import NerService
+from schemas.codec import JsonCodec
+from tests.fakes import FakeEngine
+from tests.unit.kafka.fakes import FakeConsumer, FakeProducer, doc_msgs
+
+
+@pytest.fixture(scope="module")
+def service():
+    bundle = load_bundle()
+    return NerService(bundle, FakeEngine(bundle.num_labels))
+
+
+@pytest.fixture(autouse=True)
+def fake_clients(monkeypatch):
+    monkeypatch.setattr(worker_module, "Consumer", FakeConsumer)
+    monkeypatch.setattr(worker_module, "Producer", FakeProducer)
+
+
+def make(service, **overrides) -> Worker:
+    settings = KafkaSettings(**{"bootstrap": "fake:9092", "input": ["in"], "entities_topic": "ents",
+                                "redacted_topic": "red", "dlq_topic": "dlq", "batch_max_wait_ms": 0, **overrides})
+    processor = BatchProcessor(service, JsonCodec(), entities_topic="ents", redacted_topic="red", dlq_topic="dlq",
+                               max_text_chars=1000, redact=RedactSettings())
+    worker = Worker(settings, processor)
+    worker.consumer.subscribe(["in"], on_assign=worker._on_assign, on_revoke=worker._on_revoke,
+                              on_lost=worker._on_lost)
+    return worker
+
+
+def run_until_idle(worker: Worker, steps: int = 50) -> None:
+    for _ in range(steps):
+        worker.step()
+        if not worker.consumer.queue and not len(worker.batcher):
+            return
+
+
+def test_offsets_are_committed_per_batch_after_outputs_are_flushed(service):
+    worker = make(service, batch_max_records=4)
+    worker.consumer.assign_now([("in", 0), ("in", 1)])
+    worker.consumer.feed(doc_msgs("in", ["a"] * 6, partition=0) + doc_msgs("in", ["b"] * 2, partition=1))
+    run_until_idle(worker)
+    assert worker.consumer.commits == [[("in", 0, 4)], [("in", 0, 6), ("in", 1, 2)]]
+    assert len(worker.producer.produced) == 16  # entities + redacted for 8 documents
+    assert worker.producer.events == ["flush", "flush"]
+    assert worker.producer.conf["enable.idempotence"] is True
+
+
+def test_a_failed_delivery_commits_nothing(service):
+    worker = make(service)
+    worker.consumer.assign_now([("in", 0)])
+    worker.producer.fail_topic = "red"
+    worker.consumer.feed(doc_msgs("in", ["a", "b"]))
+    with pytest.raises(DeliveryError):
+        run_until_idle(worker)
+    assert worker.consumer.commits == []
+
+
+def test_full_queue_pauses_partitions_and_resumes_when_half_empty(service):
+    worker = make(service, queue_max_records=8, batch_max_records=2)
+    worker.consumer.assign_now([("in", 0)])
+    worker.consumer.feed(doc_msgs("in", ["x"] * 30))
+    worker.step()  # takes 8 (the queue's room): full -> pause; one batch of 2 runs: 6 queued
+    assert len(worker.batcher) == 6 and worker._paused and worker.consumer.paused == {("in", 0)}
+    worker.step()  # paused: nothing fetched; one batch runs: 4 queued = half -> resume
+    assert len(worker.batcher) == 4 and not worker._paused
+    run_until_idle(worker)
+    assert worker.consumer.pause_calls >= 1 and worker.consumer.resume_calls >= 1
+    assert worker.consumer.commits[-1] == [("in", 0, 30)]
+    assert not worker.consumer.paused
+
+
+def test_revoked_partitions_are_finished_and_committed_before_release(service):
+    worker = make(service, batch_max_records=64, batch_max_wait_ms=60_000)
+    worker.consumer.assign_now([("in", 0), ("in", 1)])
+    worker.consumer.feed(doc_msgs("in", ["a"] * 3, partition=0) + doc_msgs("in", ["b"] * 2, partition=1))
+    worker.step()
+    assert len(worker.batcher) == 5 and worker.consumer.commits == []  # waiting for a fuller batch
+    worker.consumer.revoke_now([("in", 0)])
+    assert worker.consumer.commits == [[("in", 0, 3)]]
+    assert len(worker.batcher) == 2  # partition 1 stays queued
+    assert ("in", 0) not in worker._assigned
+
+
+def test_lost_partitions_are_dropped_without_commit(service):
+    worker = make(service, batch_max_wait_ms=60_000)
+    worker.consumer.assign_now([("in", 0)])
+    worker.consumer.feed(doc_msgs("in", ["a"] * 3))
+    worker.step()
+    worker.consumer.callbacks["lost"](worker.consumer, [worker_module.TopicPartition("in", 0)])
+    assert len(worker.batcher) == 0 and worker.consumer.commits == []
+
+
+def test_exactly_once_commits_offsets_in_the_transaction_and_rewinds_after_abort(service):
+    worker = make(service, delivery="exactly_once", batch_max_records=2)
+    producer, consumer = worker.producer, worker.consumer
+    assert producer.conf["transactional.id"].startswith("ner-stage-ner-stage-")
+    consumer.assign_now([("in", 0)])
+    consumer.feed(doc_msgs("in", ["a"] * 4))
+    worker.step()  # batch 1 committed in a transaction
+    assert producer.transactions == ["init", "begin", "offsets:[(0, 2)]", "commit"]
+    producer.fail_commit_transactions = 1
+    worker.step()  # batch 2's commit fails: abort, forget the queue, seek back to offset 2
+    assert producer.transactions[-1] == "abort"
+    assert consumer.seeks == [("in", 0, 2)]
+    assert len(worker.batcher) == 0
+    assert consumer.commits == []  # never commits outside a transaction
+
+
+def test_stop_drains_the_queue_commits_and_closes(service):
+    worker = make(service, batch_max_wait_ms=60_000)
+    consumer = worker.consumer
+    consumer.on_consume = lambda c: (c.assign_now([("in", 0)]), c.feed(doc_msgs("in", ["a"] * 3)),
+                                     setattr(c, "on_consume", None), worker.stop.set())
+    worker.run()
+    assert consumer.commits == [[("in", 0, 3)]]
+    assert consumer.closed
+
+
+def test_an_output_too_large_for_the_broker_dead_letters_its_record_and_the_batch_goes_on(service):
+    worker = make(service)
+    worker.consumer.assign_now([("in", 0)])
+    worker.producer.max_bytes = 2000  # the long document fits, its entity result (one per word here) does not
+    worker.consumer.feed(doc_msgs("in", ["short", "word " * 100, "tiny"]))
+    run_until_idle(worker)
+    produced = [(r["topic"], r["key"]) for r in worker.producer.produced]
+    assert produced == [("ents", b"k0"), ("red", b"k0"), ("dlq", b"k1"), ("ents", b"k2"), ("red", b"k2")]
+    letter = worker.producer.produced[2]
+    assert dict(letter["headers"])["ner.error.class"] == b"RecordFailedError"
+    assert worker.consumer.commits == [[("in", 0, 3)]]
+
+
+def test_after_a_failed_batch_closing_commits_nothing_later(service):
+    worker = make(service, batch_max_records=2)
+    consumer, producer = worker.consumer, worker.producer
+    producer.fail_flushes = 1  # the first batch fails; later ones would succeed
+    consumer.on_consume = lambda c: (c.assign_now([("in", 0)]), c.feed(doc_msgs("in", ["a"] * 6)),
+                                     setattr(c, "on_consume", None))
+    real_close = consumer.close
+
+    def close():  # librdkafka revokes the assignment on close
+        consumer.revoke_now([("in", 0)])
+        real_close()
+
+    consumer.close = close
+    with pytest.raises(DeliveryError):
+        worker.run()
+    assert consumer.commits == [] and consumer.closed
