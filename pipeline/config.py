@@ -112,6 +112,11 @@ class ModelSettings(NerSettings):
         1_000_000, ge=1, description="Longest accepted text in characters; longer input is rejected."
     )
     warmup: bool = Field(True, description="Run warm-up batches at start-up.")
+    # TensorRT only (onnxruntime runs the bundle's ONNX as it is). Shared by `serve`, `worker`
+    # and `build-engine` so all three compute the same plan cache key.
+    precision: Literal["fp16", "fp32"] = Field("fp16", description="TensorRT kernel precision.")
+    cache_dir: str | None = Field(None, description="TensorRT plan cache directory (default: beside the bundle).")
+    device: int = Field(0, ge=0, description="CUDA device index (TensorRT).")
 
 
 class DecodeSettings(NerSettings):

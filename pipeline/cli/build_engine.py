@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Literal
 
 import click
-from pydantic import Field
 
 from pipeline.cli.options import config_option
-from pipeline.config import ModelSettings, NerSettings
-
-
-class EngineBuildSettings(NerSettings):
-    """TensorRT plan options that only the plan builder reads."""
-
-    precision: Literal["fp16", "fp32"] = Field("fp16", description="TensorRT kernel precision.")
-    cache_dir: str | None = Field(None, description="Plan cache directory (default: beside the bundle).")
-    device: int = Field(0, ge=0, description="CUDA device index.")
+from pipeline.config import ModelSettings
 
 
 def _echo(message: str) -> None:
@@ -57,15 +47,15 @@ def command(bundle, fp16, max_batch_tokens, max_seq_len, max_batch_size, cache_d
     from engines import create_engine, load_bundle
 
     model = ModelSettings.load(config_file, model=bundle, engine="tensorrt", max_batch_tokens=max_batch_tokens,
-                               max_seq_len=max_seq_len, max_batch_size=max_batch_size)
-    build = EngineBuildSettings.load(config_file, precision=None if fp16 is None else ("fp16" if fp16 else "fp32"),
-                                     cache_dir=cache_dir, device=device)
+                               max_seq_len=max_seq_len, max_batch_size=max_batch_size,
+                               precision=None if fp16 is None else ("fp16" if fp16 else "fp32"),
+                               cache_dir=cache_dir, device=device)
     started = time.perf_counter()
     loaded = load_bundle(model.model)
     engine = create_engine(
-        "tensorrt", loaded, precision=build.precision, max_batch_tokens=model.max_batch_tokens,
-        max_seq_len=model.max_seq_len, max_batch_size=model.max_batch_size, cache_dir=build.cache_dir,
-        device=build.device, force_build=force, progress=_echo,
+        "tensorrt", loaded, precision=model.precision, max_batch_tokens=model.max_batch_tokens,
+        max_seq_len=model.max_seq_len, max_batch_size=model.max_batch_size, cache_dir=model.cache_dir,
+        device=model.device, force_build=force, progress=_echo,
     )
     try:
         _echo(f"plan {'built' if engine.plan_source == 'built' else 'loaded from cache'}: {engine.plan_path}")
