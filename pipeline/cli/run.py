@@ -279,9 +279,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
 
     def stop_worker() -> None:
         stop.set()
-        thread.join(60)
-        if not thread.is_alive():  # release the producer's connections before the broker stops
-            worker.producer.close()
+        thread.join(60)  # Worker._close releases the producer's connections before the broker stops
 
     thread.start()
     stack.callback(stop_worker)

@@ -149,7 +149,16 @@ class Worker:
             self.consumer.close()
         except (KafkaException, RuntimeError) as exc:
             log.warning("kafka.consumer_close_failed", reason=str(exc))
-        self.producer.flush(10)
+        remaining = self.producer.flush(10)
+        if remaining:  # never committed, so re-read by the next owner; close() would block on them
+            log.warning("kafka.producer_unflushed", records=remaining)
+            return
+        # close() ends librdkafka's threads now; otherwise the producer lives until interpreter
+        # exit (error_cb holds a reference) and logs reconnect failures once the broker is gone.
+        try:
+            self.producer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("kafka.producer_close_failed", reason=str(exc))
 
     # -- one batch ------------------------------------------------------------------------
 

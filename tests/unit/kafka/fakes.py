@@ -124,6 +124,10 @@ class FakeProducer:
     def poll(self, timeout=0):
         return 0
 
+    def close(self):
+        self.events.append("close")
+        return True
+
     def flush(self, timeout=None):
         callback = self.conf["on_delivery"]
         fail_all = self.fail_flushes > 0

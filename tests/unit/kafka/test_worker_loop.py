@@ -128,6 +128,7 @@ def test_stop_drains_the_queue_commits_and_closes(service):
     worker.run()
     assert consumer.commits == [[("in", 0, 3)]]
     assert consumer.closed
+    assert worker.producer.events[-2:] == ["flush", "close"]  # outputs acknowledged before closing
 
 
 def test_an_output_too_large_for_the_broker_dead_letters_its_record_and_the_batch_goes_on(service):
