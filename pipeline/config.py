@@ -112,6 +112,9 @@ class ModelSettings(NerSettings):
         1_000_000, ge=1, description="Longest accepted text in characters; longer input is rejected."
     )
     warmup: bool = Field(True, description="Run warm-up batches at start-up.")
+    spin: bool = Field(
+        True, description="Let idle onnxruntime threads spin between calls (lower latency, more CPU while idle)."
+    )
     # TensorRT only (onnxruntime runs the bundle's ONNX as it is). Shared by `serve`, `worker`
     # and `build-engine` so all three compute the same plan cache key.
     precision: Literal["fp16", "fp32"] = Field("fp16", description="TensorRT kernel precision.")

@@ -102,6 +102,8 @@ class NerService:
         options: dict = {"max_batch_tokens": model.max_batch_tokens, "max_seq_len": model.max_seq_len}
         if model.threads:
             options["threads"] = model.threads
+        if model.engine == "onnxruntime":
+            options["spin"] = model.spin
         if model.engine == "tensorrt":
             # Same keys as `ner-stage build-engine`, so the server finds the plan that command cached.
             options.update(precision=model.precision, max_batch_size=model.max_batch_size,

@@ -33,12 +33,15 @@ model_options = _apply([
                  help="Token budget per engine call (default 4096). [NER_MAX_BATCH_TOKENS]"),
     click.option("--max-seq-len", type=int, default=None,
                  help="Model window in tokens (default: the model's). [NER_MAX_SEQ_LEN]"),
+    click.option("--spin/--no-spin", default=None,
+                 help="Let idle onnxruntime threads spin between calls (default on; off frees the cores "
+                      "for other work on small machines). [NER_SPIN]"),
     config_option,
 ])
 
 
 def model_settings(kwargs: dict[str, Any]) -> ModelSettings:
     """Pop the model flags out of a command's kwargs and resolve them with env and file."""
-    keys = ("model", "engine", "threads", "max_batch_tokens", "max_seq_len")
+    keys = ("model", "engine", "threads", "max_batch_tokens", "max_seq_len", "spin")
     overrides = {k: kwargs.pop(k, None) for k in keys}
     return ModelSettings.load(kwargs.get("config_file"), **overrides)

@@ -71,3 +71,15 @@ def test_truncation_keeps_requested_side(rampart_service):
         [text], PredictOptions(aggregation="first", truncate=True, truncation_direction="Left"))
     assert right and max(i["end"] for i in right) < len(text) // 2
     assert left and min(i["start"] for i in left) > len(text) // 2
+
+
+def test_spin_setting_reaches_onnxruntime_and_results_do_not_change(rampart_service):
+    """`--no-spin` is a scheduling choice only: same logits, and ORT really got the option."""
+    from pipeline.config import ModelSettings
+    from pipeline.service import NerService
+
+    quiet = NerService.from_settings(ModelSettings(spin=False, warmup=False))
+    options = quiet.engine._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    text = "My name is John Smith and my email is john.smith@example.com"
+    assert quiet.predict([text]) == rampart_service.predict([text])
