@@ -26,7 +26,7 @@ from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import InputError, TextTooLongError
 from pipeline.http.auth import ApiKeyAuth
-from pipeline.http.batcher import Batcher
+from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
 from pipeline.http.errors import ApiError, ClientGoneError, PayloadTooLargeError, RequestInvalidError, UnavailableError
 from pipeline.http.jobs import JobStore
@@ -174,7 +174,7 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     """Build the app. Without ``service`` the model named by ``model_settings`` is loaded at start-up.
 
     ``/redact`` (the redaction package's router) runs on a :class:`Redactor` whose span source
-    is the same service, built from ``redact_settings`` (default: ``RedactSettings.load()``)."""
+    is the same service behind the same batcher, built from ``redact_settings`` (default: ``RedactSettings.load()``)."""
     settings = settings or HttpSettings.load()
     metrics = Metrics()
     state = ServerState(settings=settings, metrics=metrics, guard=CallbackGuard(settings.callback_allow_list))
@@ -188,11 +188,12 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
                 svc = await asyncio.to_thread(NerService.from_settings, model_settings or ModelSettings.load())
             svc.add_batch_listener(metrics.on_engine_batch)
             state.service = svc
-            app.state.redactor = Redactor.from_settings(redact_settings or RedactSettings.load(), span_source=svc)
             state.batcher = Batcher(svc, max_batch_tokens=settings.batch_max_tokens,
                                     max_wait_s=settings.batch_max_wait_ms / 1e3,
                                     max_queue=settings.max_queue_requests, inline_max_chars=settings.inline_max_chars,
                                     on_round=metrics.on_round)
+            spans = BatchedSpanSource(state.batcher, asyncio.get_running_loop())
+            app.state.redactor = Redactor.from_settings(redact_settings or RedactSettings.load(), span_source=spans)
             state.batcher.start()
             secret = settings.callback_secret.get_secret_value().encode() if settings.callback_secret else None
             sender = CallbackSender(state.guard, secret, timeout_s=settings.callback_timeout_s)

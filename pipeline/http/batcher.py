@@ -36,12 +36,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 import structlog
 
 from engines.errors import NerStageError
+from pipeline.decode import to_entities
 from pipeline.http.errors import QueueFullError, UnavailableError
 from pipeline.service import NerService, PredictOptions
+from pipeline.spans import Entity
 from pipeline.tokenize import EncodedText
 
 log = structlog.get_logger(__name__)
@@ -60,6 +63,8 @@ class Pending:
     gone: bool = False
     docs: list[EncodedText] | None = None
     tokens: int = 0
+    #: Turns this request's docs and logits into its answer (default: /predict_tokens JSON bytes).
+    finish: Callable[[list[EncodedText], list[np.ndarray]], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +121,10 @@ class Batcher:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, texts: list[str], options: PredictOptions) -> Pending:
-        """Queue a request; ``await pending.future`` gives the JSON bytes of its items."""
+    def submit(self, texts: list[str], options: PredictOptions,
+               finish: Callable[[list[EncodedText], list[np.ndarray]], object] | None = None) -> Pending:
+        """Queue a request; ``await pending.future`` gives the JSON bytes of its items (or what
+        ``finish`` makes of its docs and logits)."""
         if self._closing:
             raise UnavailableError("the server is shutting down")
         if len(self._queue) >= self.max_queue:
@@ -126,7 +133,7 @@ class Batcher:
             raise QueueFullError(f"{len(self._queue)} requests are waiting for the engine; retry later",
                                  retry_after=retry, limit=self.max_queue)
         loop = asyncio.get_running_loop()
-        pending = Pending(list(texts), options, loop.create_future(), loop)
+        pending = Pending(list(texts), options, loop.create_future(), loop, finish=finish)
         with self._cond:
             self._queue.append(pending)
             self._cond.notify()
@@ -154,6 +161,19 @@ class Batcher:
     async def predict(self, texts: list[str], options: PredictOptions) -> bytes:
         """Submit and wait (for callers with no client connection to watch, e.g. async jobs)."""
         return await self.submit(texts, options).future
+
+    async def entities(self, texts: list[str]) -> list[list[Entity]]:
+        """``NerService.entities`` through the batch queue, so ``/redact`` shares engine calls,
+        the token budget and the 429 back-pressure with ``/predict_tokens``."""
+        service = self.service
+        options = service.entity_options
+        if options.aggregation == "none":
+            options = PredictOptions(**{**options.__dict__, "aggregation": "first"})
+
+        def finish(docs: list[EncodedText], logits: list[np.ndarray]) -> list[list[Entity]]:
+            return [to_entities(service.predictions(d, lg, options)) for d, lg in zip(docs, logits, strict=True)]
+
+        return await self.submit(texts, PredictOptions(truncate=False), finish).future
 
     # -- batch thread ---------------------------------------------------------------------
 
@@ -232,12 +252,11 @@ class Batcher:
         if tokens:
             self._s_per_token = 0.8 * self._s_per_token + 0.2 * (elapsed / tokens)
         i = 0
-        answers: list[tuple[Pending, bytes]] = []
+        answers: list[tuple[Pending, object]] = []
         for p in live:
             n = len(p.docs or [])
             try:
-                items = [self.service.items(d, lg, p.options) for d, lg in zip(p.docs, logits[i : i + n], strict=True)]
-                answers.append((p, orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)))
+                answers.append((p, (p.finish or self._items_body(p.options))(p.docs or [], logits[i : i + n])))
             except Exception as exc:
                 self._fail(p, exc)
             i += n
@@ -252,11 +271,39 @@ class Batcher:
         for p, body in answers:
             _deliver(p, _resolve, body)
 
+    def _items_body(self, options: PredictOptions) -> Callable[[list[EncodedText], list[np.ndarray]], bytes]:
+        def body(docs: list[EncodedText], logits: list[np.ndarray]) -> bytes:
+            items = [self.service.items(d, lg, options) for d, lg in zip(docs, logits, strict=True)]
+            return orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
+        return body
+
     @staticmethod
     def _fail(pending: Pending, exc: Exception) -> None:
         if not isinstance(exc, NerStageError):
             log.error("predict_failed", error=type(exc).__name__)
         _deliver(pending, _reject, exc)
+
+
+class BatchedSpanSource:
+    """The redactor's span source on the server: ``entities(texts)`` from a worker thread (the
+    sync ``/redact`` route runs in FastAPI's thread pool) goes through the batcher on the event
+    loop, so redaction and ``/predict_tokens`` share engine calls instead of running the
+    engine concurrently, and a full queue answers 429 on both."""
+
+    def __init__(self, batcher: Batcher, loop: asyncio.AbstractEventLoop) -> None:
+        self.batcher = batcher
+        self.loop = loop
+
+    def entities(self, texts: list[str]) -> list[list[Entity]]:
+        if not texts:
+            return []
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:  # would wait on the loop it blocks
+            raise RuntimeError("BatchedSpanSource.entities must not be called on the event-loop thread")
+        return asyncio.run_coroutine_threadsafe(self.batcher.entities(list(texts)), self.loop).result()
 
 
 def _deliver(pending: Pending, callback: Callable, value: object) -> None:
@@ -268,7 +315,7 @@ def _deliver(pending: Pending, callback: Callable, value: object) -> None:
         log.warning("answer_dropped", reason="event loop closed")
 
 
-def _resolve(future: asyncio.Future, value: bytes) -> None:
+def _resolve(future: asyncio.Future, value: object) -> None:
     if not future.done():
         future.set_result(value)
 

@@ -170,3 +170,33 @@ def test_nothing_runs_inline_while_the_batch_thread_has_work(bundle):
         return busy
 
     assert run_with_batcher(svc, scenario, inline_max_chars=100) is None
+
+
+def test_redaction_spans_share_the_engine_call_with_predict_requests_and_equal_the_service(bundle):
+    """/redact's span source goes through the same queue: one engine call serves both kinds."""
+    from pipeline.http.batcher import BatchedSpanSource
+
+    engine = GatedEngine(bundle.num_labels)
+    svc = service(bundle, engine)
+    texts = [f"call Alice Smith on {i} street" for i in range(5)]
+
+    async def scenario(batcher):
+        spans = BatchedSpanSource(batcher, asyncio.get_running_loop())
+        first = batcher.submit(["warm up"], PredictOptions())
+        await asyncio.to_thread(engine.entered.wait, 5)
+        predicted = batcher.submit(["a predict request"], PredictOptions())
+        redacted = asyncio.create_task(asyncio.to_thread(spans.entities, texts))
+        while batcher.depth < 2:  # both queued behind the running batch
+            await asyncio.sleep(0.001)
+        engine.gate.set()
+        await first.future
+        await predicted.future
+        with pytest.raises(RuntimeError, match="event-loop thread"):
+            spans.entities(["called on the loop would deadlock"])
+        return await redacted
+
+    rounds = []
+    got = run_with_batcher(svc, scenario, max_wait_s=0.01, on_round=rounds.append)
+    assert any(got) and got == service(bundle).entities(texts)
+    assert [r.requests for r in rounds] == [1, 2]  # the redaction and the predict request merged
+    assert len(engine.calls) == 2
