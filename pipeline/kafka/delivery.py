@@ -21,13 +21,25 @@ Exactly-once (``delivery = exactly_once``), per micro-batch, with a transactiona
    rewinds its consumer to the first offset of every uncommitted record and processes them
    again (:class:`TransactionError`). Fatal errors (fenced by a newer instance) propagate.
 
+A record the broker refuses for what it is (larger than the topic's ``max.message.bytes``, an
+invalid record or timestamp: :data:`RECORD_REJECTED`) is that input record's fault, not the
+cluster's, and must not stop the stage or loop forever. The broker judges whole record batches,
+so records that merely shared a batch with the culprit are refused too: a refused output is
+condemned only when it is refused again sent ALONE. At-least-once: the batch's other outputs
+are acknowledged, so each refused output is re-sent alone; the inputs of those refused again
+are dead-lettered (original bytes), flushed, and only then is the batch committed.
+Exactly-once: the transaction aborts as above; the worker re-sends the refused records' outputs
+alone when it re-reads them, and dead-letters on the next re-read the inputs refused alone.
+Any other delivery failure still stops the batch uncommitted.
+
 Consumers of the outputs must read with ``isolation.level=read_committed``. The consumer of
 the input also reads committed data only, so aborted upstream transactions never get in.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -38,19 +50,36 @@ log = structlog.get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0
 
 
+#: Broker answers that condemn one record, not the cluster: re-sending it can never succeed.
+RECORD_REJECTED = frozenset({
+    KafkaError.MSG_SIZE_TOO_LARGE,  # RecordTooLarge: over the topic's max.message.bytes
+    KafkaError.INVALID_MSG,  # CorruptRecord
+    KafkaError.INVALID_MSG_SIZE,
+    KafkaError.INVALID_RECORD,
+    KafkaError.INVALID_TIMESTAMP,  # outside message.timestamp.difference.max.ms
+})
+
+#: Handles refused outputs ``[(output, error text), ...]``: re-send alone, dead-letter the inputs.
+Reroute = Callable[[list[tuple[Any, str]]], None]
+
+
 class Delivery(Protocol):
     def begin(self) -> None: ...
 
-    def complete(self, offsets: list[TopicPartition]) -> None: ...
+    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> None: ...
 
     def abort(self) -> None: ...
 
 
 class DeliveryTracker:
-    """Counts acknowledgements and remembers failures (the producer's ``on_delivery``)."""
+    """Counts acknowledgements and remembers failures (the producer's ``on_delivery``).
+
+    ``for_output(out)`` is the per-record callback: it also remembers WHICH output (and so
+    which input) the broker refused, so that input (and only it) can be dead-lettered."""
 
     def __init__(self) -> None:
         self.failures: list[str] = []
+        self.rejected: list[tuple[Any, str]] = []
         self.acked = 0
 
     def __call__(self, err: KafkaError | None, msg) -> None:
@@ -59,8 +88,20 @@ class DeliveryTracker:
         else:
             self.failures.append(f"{msg.topic()}: {err.str()}")
 
+    def for_output(self, out: Any) -> Callable[[KafkaError | None, Any], None]:
+        def on_delivery(err: KafkaError | None, msg) -> None:
+            self(err, msg)
+            if err is not None and err.code() in RECORD_REJECTED:
+                self.rejected.append((out, f"the broker refused the {msg.topic()} record: {err.str()}"))
+        return on_delivery
+
+    def all_rejected(self) -> bool:
+        """Every failure so far is a refused record with a known input."""
+        return bool(self.failures) and len(self.rejected) == len(self.failures)
+
     def reset(self) -> None:
         self.failures.clear()
+        self.rejected.clear()
         self.acked = 0
 
 
@@ -75,10 +116,14 @@ class AtLeastOnce:
     def begin(self) -> None:
         self.tracker.reset()
 
-    def complete(self, offsets: list[TopicPartition]) -> None:
-        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
-        if remaining:
-            raise DeliveryError(f"{remaining} output records not acknowledged after {FLUSH_TIMEOUT_S:.0f}s")
+    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> None:
+        self._flush()
+        if self.tracker.failures and reroute is not None and self.tracker.all_rejected():
+            rejected = list(self.tracker.rejected)
+            log.warning("kafka.outputs_refused", records=len(rejected))
+            self.tracker.reset()
+            reroute(rejected)  # re-sent alone, then dead letters; a refused dead letter fails below
+            self._flush()
         if self.tracker.failures:
             raise DeliveryError(f"{len(self.tracker.failures)} output records failed: {self.tracker.failures[0]}")
         if offsets:
@@ -86,6 +131,11 @@ class AtLeastOnce:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 raise BrokerError(f"offset commit failed: {exc}") from exc
+
+    def _flush(self) -> None:
+        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
+        if remaining:
+            raise DeliveryError(f"{remaining} output records not acknowledged after {FLUSH_TIMEOUT_S:.0f}s")
 
     def abort(self) -> None:
         """Nothing to undo: uncommitted offsets are simply re-read."""
@@ -113,7 +163,9 @@ class ExactlyOnce:
             raise BrokerError(f"cannot begin a transaction: {exc}") from exc
         self._open = True
 
-    def complete(self, offsets: list[TopicPartition]) -> None:
+    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> None:
+        """``reroute`` is not used here: refused records abort the transaction, and the worker
+        dead-letters their inputs when it re-reads them (``tracker.rejected`` says which)."""
         try:
             if offsets:
                 self.producer.send_offsets_to_transaction(

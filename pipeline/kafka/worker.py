@@ -39,8 +39,8 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
-from pipeline.kafka.delivery import AtLeastOnce, DeliveryTracker, ExactlyOnce
-from pipeline.kafka.errors import BrokerError, RecordFailedError, TransactionError
+from pipeline.kafka.delivery import FLUSH_TIMEOUT_S, AtLeastOnce, DeliveryTracker, ExactlyOnce
+from pipeline.kafka.errors import BrokerError, DeliveryError, RecordFailedError, TransactionError
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import DEAD_LETTER, BatchProcessor, Output, Pending
 from pipeline.kafka.settings import KafkaSettings
@@ -72,6 +72,13 @@ class Worker:
                          else AtLeastOnce(self.producer, self.consumer, self.tracker))
         #: first offset not yet committed, per partition this worker has read from
         self._uncommitted: dict[tuple[str, int], int] = {}
+        #: exactly-once, outputs the broker refused in an aborted transaction, by (input, output
+        #: topic): refused in a shared record batch (send alone next time), refused alone (the
+        #: input is dead-lettered until a transaction commits it) -> reason
+        self._suspects: set[tuple[tuple[str, int, int], str]] = set()
+        self._refused: dict[tuple[str, int, int], str] = {}
+        self._alone: set[tuple[tuple[str, int, int], str]] = set()
+        self._passed: set[tuple[tuple[str, int, int], str]] = set()
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._partitions: dict[str, int | None] = {}
@@ -167,14 +174,16 @@ class Worker:
         if not batch:
             return True
         started = time.perf_counter()
+        self._judge(batch)
         self.delivery.begin()
         try:
             outputs = self.processor.run(batch)
             self._produce(outputs)
             offsets = self._offsets(batch)
-            self.delivery.complete(offsets)
+            self.delivery.complete(offsets, self._reroute)
         except TransactionError as exc:
             log.warning("kafka.batch_aborted", records=len(batch), reason=str(exc))
+            self._remember_refusals()
             if rewind:
                 self._rewind()
             return False
@@ -183,31 +192,73 @@ class Worker:
             raise
         for tp in offsets:
             self._uncommitted[(tp.topic, tp.partition)] = tp.offset
+        if self._refused or self._suspects:  # committed: these inputs are settled
+            settled = {_source_key(item) for item in batch}
+            self._suspects = {o for o in self._suspects if o[0] not in settled}
+            for key in settled:
+                self._refused.pop(key, None)
         self._count(batch, outputs, time.perf_counter() - started)
         self.batches += 1
         return True
+
+    def _judge(self, batch: list[Pending]) -> None:
+        """Exactly-once, before a batch: inputs refused alone become dead letters; outputs refused
+        in a shared record batch are sent alone this time (see delivery.py)."""
+        self._alone, self._passed = set(), set()
+        if not (self._refused or self._suspects):
+            return
+        keys = {_source_key(item) for item in batch}
+        for item in batch:
+            reason = self._refused.get(_source_key(item))
+            if reason is not None:
+                item.error = RecordFailedError(reason)
+        self._alone = {o for o in self._suspects if o[0] in keys}
+        self._suspects -= self._alone
+
+    def _remember_refusals(self) -> None:
+        """After an aborted transaction: which outputs the broker refused, alone or not."""
+        for out, reason in self.tracker.rejected:
+            okey = (_source_key(out.item), out.topic)
+            if okey in self._alone:
+                self._refused[okey[0]] = reason
+            else:
+                self._suspects.add(okey)
+        # sent alone and acknowledged: innocent; not judged yet (the transaction failed first): again
+        self._suspects |= {o for o in self._alone - self._passed if o[0] not in self._refused}
 
     def _produce(self, outputs: list[Output]) -> None:
         """Queue every output (librdkafka sends them in the background; ``complete`` waits for acks).
 
         An output larger than the producer's ``message.max.bytes`` is the record's fault: the
         record goes to the dead-letter topic instead (outputs of it already queued stay)."""
-        produce, poll = self.producer.produce, self.producer.poll
         for out in outputs:
             if out.kind != DEAD_LETTER and out.item is not None and out.item.error is not None:
                 continue  # this record was dead-lettered while producing its other output
             partition = -1 if out.key is not None else self._pin(out.topic, out.partition)
-            while True:
-                try:
-                    produce(out.topic, out.value, out.key, partition=partition, headers=out.headers)
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    poll(0.05)
-                except KafkaException as exc:
-                    if not self._too_large(out, exc):
-                        raise BrokerError(f"cannot produce to {out.topic}: {exc}") from exc
-                    break
-        poll(0)
+            if out.kind != DEAD_LETTER and out.item is not None and (_source_key(out.item), out.topic) in self._alone:
+                self._send_alone(out, partition)
+            else:  # per-record callback, so a record the broker refuses can be traced to its input
+                self._produce_one(out, partition, self.tracker.for_output(out) if out.item else None)
+        self.producer.poll(0)
+
+    def _produce_one(self, out: Output, partition: int, on_delivery=None) -> None:
+        extra = {"on_delivery": on_delivery} if on_delivery is not None and out.kind != DEAD_LETTER else {}
+        while True:
+            try:
+                self.producer.produce(out.topic, out.value, out.key, partition=partition, headers=out.headers,
+                                      **extra)
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                self.producer.poll(0.05)
+            except KafkaException as exc:
+                if self._too_large(out, exc):
+                    return
+                error = exc.args[0] if exc.args else None
+                if self.settings.exactly_once and isinstance(error, KafkaError) and not error.fatal():
+                    # the open transaction is in an abortable state: abort, rewind, do it again
+                    self.delivery.abort()
+                    raise TransactionError(f"transaction aborted: {error.str()}") from exc
+                raise BrokerError(f"cannot produce to {out.topic}: {exc}") from exc
 
     def _too_large(self, out: Output, exc: KafkaException) -> bool:
         error = exc.args[0] if exc.args else None
@@ -221,6 +272,47 @@ class Worker:
             self.producer.produce(letter.topic, letter.value, letter.key, headers=letter.headers)
             self.metrics.dead_lettered.labels(RecordFailedError.__name__).inc()
         return True
+
+    def _send_alone(self, out: Output, partition: int = -1) -> None:
+        """Produce one output in a record batch of its own (flush before and after), so the
+        broker's verdict on it is about it alone. Exactly-once: a refusal aborts the
+        transaction here (it could not commit anyway), and the worker then knows the culprit."""
+        self._flush_all()
+        self._produce_one(out, partition, self.tracker.for_output(out))
+        self._flush_all()
+        if self.settings.exactly_once and self.tracker.failures:
+            self.delivery.abort()
+            raise TransactionError(f"transaction aborted: {self.tracker.failures[0]}")
+        if out.item is not None:
+            self._passed.add((_source_key(out.item), out.topic))
+
+    def _flush_all(self) -> None:
+        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
+        if remaining:
+            raise DeliveryError(f"{remaining} output records not acknowledged after {FLUSH_TIMEOUT_S:.0f}s")
+
+    def _reroute(self, rejected: list[tuple[Output, str]]) -> None:
+        """At-least-once, after outputs the broker refused: re-send each alone; dead-letter the
+        inputs of those refused again (once each, original bytes) so the batch can commit."""
+        condemned: dict[int, tuple[Pending, str]] = {}
+        for out, reason in {id(out): (out, reason) for out, reason in rejected}.values():
+            self.tracker.reset()
+            self._send_alone(out, -1 if out.key is not None else self._pin(out.topic, out.partition))
+            if self.tracker.failures and not self.tracker.all_rejected():
+                raise DeliveryError(f"output record failed: {self.tracker.failures[0]}")
+            if self.tracker.failures:
+                condemned.setdefault(id(out.item), (out.item, reason))
+        self.tracker.reset()
+        for item, reason in condemned.values():
+            item.error = RecordFailedError(reason)
+            self.metrics.dead_lettered.labels(RecordFailedError.__name__).inc()
+            if not self.processor.dlq_topic:
+                log.warning("kafka.record_dropped", error="RecordFailedError", topic=item.source.topic,
+                            partition=item.source.partition, offset=item.source.offset)
+                continue
+            letter = self.processor.dead_letter(item)
+            self.producer.produce(letter.topic, letter.value, letter.key, headers=letter.headers)
+        self.producer.poll(0)
 
     def _pin(self, topic: str, partition: int) -> int:
         """Output partition for a null-key record: the input partition modulo the topic's count."""
@@ -337,3 +429,7 @@ class Worker:
             self._uncommitted.pop((topic, partition), None)
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(topic, str(partition))
+
+
+def _source_key(item: Pending) -> tuple[str, int, int]:
+    return item.source.topic, item.source.partition, item.source.offset

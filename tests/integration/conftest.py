@@ -116,11 +116,12 @@ def topics(request) -> Iterator:
     created: list[tuple[str, list[str]]] = []
     stem = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:60] or "test"
 
-    def make(*roles: str, broker: Broker | None = None, partitions: int = 1) -> TopicNames:
+    def make(*roles: str, broker: Broker | None = None, partitions: int = 1,
+             config: dict[str, str] | None = None) -> TopicNames:
         broker = broker or request.getfixturevalue("kafka_broker")
         suffix = uuid.uuid4().hex[:8]
         names = TopicNames({role: f"{stem}-{role}-{suffix}" for role in roles})
-        local_broker.create_topics(broker.bootstrap, names.values(), partitions=partitions)
+        local_broker.create_topics(broker.bootstrap, names.values(), partitions=partitions, config=config)
         created.append((broker.bootstrap, list(names.values())))
         return names
 

@@ -110,14 +110,17 @@ class FakeProducer:
         self.fail_topic: str | None = None
         self.fail_flushes = 0  # this many flushes report every record as failed
         self.max_bytes: int | None = None  # like message.max.bytes: larger values are refused at produce()
+        self.broker_max_bytes: int | None = None  # like a topic's max.message.bytes: refused at delivery
+        self.txn_delivery_failed = False  # a delivery failed in the open transaction
         self.fail_commit_transactions = 0
         self.events: list[str] = []
         self.transactions: list[str] = []
 
-    def produce(self, topic, value=None, key=None, partition=-1, headers=None):
+    def produce(self, topic, value=None, key=None, partition=-1, headers=None, on_delivery=None):
         if self.max_bytes is not None and value is not None and len(value) > self.max_bytes:
             raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
-        record = {"topic": topic, "value": value, "key": key, "partition": partition, "headers": headers}
+        record = {"topic": topic, "value": value, "key": key, "partition": partition, "headers": headers,
+                  "on_delivery": on_delivery}
         self.produced.append(record)
         self.unacked.append(record)
 
@@ -129,14 +132,21 @@ class FakeProducer:
         return True
 
     def flush(self, timeout=None):
-        callback = self.conf["on_delivery"]
         fail_all = self.fail_flushes > 0
         self.fail_flushes -= fail_all
+        failed_any = False
         for record in self.unacked:
-            failed = fail_all or record["topic"] == self.fail_topic
-            callback(KafkaError(KafkaError._MSG_TIMED_OUT) if failed else None, _Delivered(record["topic"]))
+            callback = record["on_delivery"] or self.conf["on_delivery"]
+            error = None
+            if fail_all or record["topic"] == self.fail_topic:
+                error = KafkaError(KafkaError._MSG_TIMED_OUT)
+            elif self.broker_max_bytes is not None and len(record["value"] or b"") > self.broker_max_bytes:
+                error = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "RecordTooLarge")  # the topic's limit
+            failed_any |= error is not None
+            callback(error, _Delivered(record["topic"]))
         self.unacked = []
         self.events.append("flush")
+        self.txn_delivery_failed |= failed_any
         return 0
 
     def list_topics(self, topic=None, timeout=-1):
@@ -147,6 +157,7 @@ class FakeProducer:
         self.transactions.append("init")
 
     def begin_transaction(self):
+        self.txn_delivery_failed = False
         self.transactions.append("begin")
 
     def send_offsets_to_transaction(self, offsets, metadata, timeout=None):
@@ -157,6 +168,8 @@ class FakeProducer:
             self.fail_commit_transactions -= 1
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "commit timed out", txn_requires_abort=True))
         self.flush()
+        if self.txn_delivery_failed:  # like librdkafka: a failed delivery makes the commit abortable
+            raise KafkaException(KafkaError(KafkaError._INCONSISTENT, "delivery failed", txn_requires_abort=True))
         self.transactions.append("commit")
 
     def abort_transaction(self, timeout=None):

@@ -160,3 +160,85 @@ def test_after_a_failed_batch_closing_commits_nothing_later(service):
     with pytest.raises(DeliveryError):
         worker.run()
     assert consumer.commits == [] and consumer.closed
+
+
+def _refused_by_the_topic(worker: Worker) -> int:
+    """Make the broker refuse (at delivery, like a topic's max.message.bytes) outputs of the long
+    document only; returns the limit."""
+    worker.producer.broker_max_bytes = 2000
+    return 2000
+
+
+def test_an_output_the_broker_refuses_dead_letters_its_input_and_the_batch_commits(service):
+    worker = make(service)
+    worker.consumer.assign_now([("in", 0)])
+    _refused_by_the_topic(worker)
+    msgs = doc_msgs("in", ["short", "word " * 100, "tiny"])
+    worker.consumer.feed(msgs)
+    run_until_idle(worker)
+    letters = [r for r in worker.producer.produced if r["topic"] == "dlq"]
+    assert [r["key"] for r in letters] == [b"k1"]
+    assert letters[0]["value"] == msgs[1].value()  # the original bytes
+    headers = dict(letters[0]["headers"])
+    assert headers["ner.error.class"] == b"RecordFailedError" and b"RecordTooLarge" in headers["ner.error.message"]
+    assert worker.consumer.commits == [[("in", 0, 3)]]  # the stage went on: nothing re-read, nothing lost
+    worker.consumer.feed(doc_msgs("in", ["next"], start=3))
+    run_until_idle(worker)
+    assert worker.consumer.commits[-1] == [("in", 0, 4)]
+
+
+def test_a_refused_dead_letter_still_stops_the_batch_uncommitted(service):
+    worker = make(service)
+    worker.consumer.assign_now([("in", 0)])
+    worker.producer.broker_max_bytes = 100  # the dead letter of the long document is refused too
+    worker.consumer.feed(doc_msgs("in", ["word " * 100]))
+    with pytest.raises(DeliveryError):
+        run_until_idle(worker)
+    assert worker.consumer.commits == []
+
+
+def test_exactly_once_dead_letters_a_refused_record_when_it_is_re_read(service):
+    worker = make(service, delivery="exactly_once")
+    producer, consumer = worker.producer, worker.consumer
+    consumer.assign_now([("in", 0)])
+    _refused_by_the_topic(worker)
+    texts = ["short", "word " * 100, "tiny"]
+    consumer.feed(doc_msgs("in", texts))
+    worker.step()  # the refused output fails the transaction: abort and seek back
+    assert producer.transactions[-1] == "abort" and consumer.seeks == [("in", 0, 0)]
+    consumer.feed(doc_msgs("in", texts))  # what the seek re-reads
+    worker.step()  # the suspect's outputs go alone and are refused alone: abort again
+    assert producer.transactions[-1] == "abort" and consumer.seeks[-1] == ("in", 0, 0)
+    consumer.feed(doc_msgs("in", texts))
+    worker.step()
+    assert producer.transactions[-2:] == ["offsets:[(0, 3)]", "commit"]
+    committed = producer.produced[-5:]  # the committed transaction: 2 good records x 2 outputs + 1 dead letter
+    assert [(r["topic"], r["key"]) for r in committed] == [("ents", b"k0"), ("red", b"k0"), ("dlq", b"k1"),
+                                                          ("ents", b"k2"), ("red", b"k2")]
+
+
+def test_records_refused_only_for_sharing_a_batch_with_a_large_one_are_not_dead_lettered(service):
+    """Brokers judge whole record batches: innocent neighbours are re-sent alone and pass."""
+    worker = make(service)
+    worker.consumer.assign_now([("in", 0)])
+    producer = worker.producer
+    producer.broker_max_bytes = 2000
+    real_flush = producer.flush
+
+    def flush_judging_batches(timeout=None):  # one oversized record fails its whole batch
+        if any(len(r["value"] or b"") > 2000 for r in producer.unacked):
+            saved, producer.broker_max_bytes = producer.broker_max_bytes, 0
+            try:
+                return real_flush(timeout)
+            finally:
+                producer.broker_max_bytes = saved
+        return real_flush(timeout)
+
+    producer.flush = flush_judging_batches
+    worker.consumer.feed(doc_msgs("in", ["short", "word " * 100, "tiny"]))
+    run_until_idle(worker)
+    letters = [r["key"] for r in producer.produced if r["topic"] == "dlq"]
+    assert letters == [b"k1"]  # only the record whose output is too large
+    resent = [(r["topic"], r["key"]) for r in producer.produced[6:] if r["topic"] != "dlq"]
+    assert ("ents", b"k0") in resent and ("ents", b"k2") in resent  # innocents re-sent alone, delivered
+    assert worker.consumer.commits == [[("in", 0, 3)]]
