@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,6 +60,10 @@ class PredictOptions:
             raise InputError(f"aggregation_strategy must be one of {AGGREGATIONS}", field="aggregation_strategy")
         if self.truncation_direction not in ("Right", "Left"):
             raise InputError("truncation_direction must be 'Right' or 'Left'", field="truncation_direction")
+
+
+#: How texts are encoded for entity spans (Kafka, redaction): never truncated, long texts windowed.
+ENTITY_ENCODING = PredictOptions(truncate=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +217,13 @@ class NerService:
 
     def entities(self, texts: Sequence[str], options: PredictOptions | None = None) -> list[list[Entity]]:
         """Entity spans per text (labels without B-/I-); long texts are windowed, never truncated."""
+        docs = self.encode(texts, ENTITY_ENCODING)
+        return [self.doc_entities(doc, logits, options) for doc, logits in zip(docs, self.infer(docs), strict=True)]
+
+    def doc_entities(self, doc: EncodedText, logits: np.ndarray, options: PredictOptions | None = None) -> list[Entity]:
+        """Entity spans of one encoded text (for callers that batch ``infer`` themselves: the
+        Kafka worker, the HTTP batcher). Spans need aggregation, so ``none`` means ``first``."""
         options = options or self.entity_options
         if options.aggregation == "none":
-            options = PredictOptions(**{**options.__dict__, "aggregation": "first"})
-        docs = self.encode(texts, PredictOptions(truncate=False))
-        return [
-            to_entities(self.predictions(doc, logits, options))
-            for doc, logits in zip(docs, self.infer(docs), strict=True)
-        ]
+            options = replace(options, aggregation="first")
+        return to_entities(self.predictions(doc, logits, options))

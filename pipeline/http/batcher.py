@@ -41,9 +41,8 @@ import orjson
 import structlog
 
 from engines.errors import NerStageError
-from pipeline.decode import to_entities
 from pipeline.http.errors import QueueFullError, UnavailableError
-from pipeline.service import NerService, PredictOptions
+from pipeline.service import ENTITY_ENCODING, NerService, PredictOptions
 from pipeline.spans import Entity
 from pipeline.tokenize import EncodedText
 
@@ -166,14 +165,11 @@ class Batcher:
         """``NerService.entities`` through the batch queue, so ``/redact`` shares engine calls,
         the token budget and the 429 back-pressure with ``/predict_tokens``."""
         service = self.service
-        options = service.entity_options
-        if options.aggregation == "none":
-            options = PredictOptions(**{**options.__dict__, "aggregation": "first"})
 
         def finish(docs: list[EncodedText], logits: list[np.ndarray]) -> list[list[Entity]]:
-            return [to_entities(service.predictions(d, lg, options)) for d, lg in zip(docs, logits, strict=True)]
+            return [service.doc_entities(d, lg) for d, lg in zip(docs, logits, strict=True)]
 
-        return await self.submit(texts, PredictOptions(truncate=False), finish).future
+        return await self.submit(texts, ENTITY_ENCODING, finish).future
 
     # -- batch thread ---------------------------------------------------------------------
 

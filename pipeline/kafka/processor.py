@@ -18,27 +18,24 @@ of dead-lettering good records. Redaction and output encoding fall back per reco
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from pipeline.decode import to_entities
 from pipeline.errors import InputError
 from pipeline.kafka.dead_letters import dead_letter
 from pipeline.kafka.documents import Document, Source, entity_record, read_document, redacted_record
 from pipeline.kafka.errors import InferenceError, RecordFailedError
 from pipeline.redact import Redactor, RedactSettings
-from pipeline.service import NerService, PredictOptions
+from pipeline.service import ENTITY_ENCODING, NerService
 from pipeline.spans import Entity
 from pipeline.tokenize import EncodedText
 from schemas.codec import Codec, utc_now
 from schemas.errors import RecordError
 
 log = structlog.get_logger(__name__)
-_WHOLE_TEXT = PredictOptions(truncate=False)  # the Kafka path never truncates: long texts are windowed
 
 ENTITIES, REDACTED, DEAD_LETTER = "entities", "redacted", "dead_letter"
 
@@ -100,10 +97,6 @@ class BatchProcessor:
         self.dlq_topic = dlq_topic
         self.max_text_chars = max_text_chars
         self.model = (service.bundle.name, service.bundle.revision)
-        options = service.entity_options
-        if options.aggregation == "none":  # same rule as NerService.entities
-            options = dataclasses.replace(options, aggregation="first")
-        self.options = options
         self._known = _KnownSpans()
         self.redactor = Redactor.from_settings(redact or RedactSettings(), self._known) if redacted_topic else None
 
@@ -122,12 +115,12 @@ class BatchProcessor:
         valid = [p for p in pending if p.doc is not None]
         if valid and (self.entities_topic or self.redacted_topic):
             try:
-                encoded = self.service.encode([p.doc.text for p in valid], _WHOLE_TEXT)
+                encoded = self.service.encode([p.doc.text for p in valid], ENTITY_ENCODING)
             except Exception:  # one bad text: find it by encoding alone
                 encoded = []
                 for p in valid:
                     try:
-                        (one,) = self.service.encode([p.doc.text], _WHOLE_TEXT)
+                        (one,) = self.service.encode([p.doc.text], ENTITY_ENCODING)
                     except Exception as exc:
                         p.error, p.doc, one = (exc if isinstance(exc, InputError) else _failed(exc)), None, None
                     encoded.append(one)
@@ -181,7 +174,7 @@ class BatchProcessor:
                 out.append(None)
                 continue
             try:
-                out.append(to_entities(service.predictions(p.encoded, doc_logits, self.options)))
+                out.append(service.doc_entities(p.encoded, doc_logits))
             except Exception as exc:
                 p.error = _failed(exc)
                 out.append(None)

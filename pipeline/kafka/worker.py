@@ -254,7 +254,8 @@ class Worker:
                 if self._too_large(out, exc):
                     return
                 error = exc.args[0] if exc.args else None
-                if self.settings.exactly_once and isinstance(error, KafkaError) and not error.fatal():
+                if (self.settings.exactly_once and isinstance(error, KafkaError) and not error.fatal()
+                        and (error.code() == KafkaError._STATE or error.txn_requires_abort())):
                     # the open transaction is in an abortable state: abort, rewind, do it again
                     self.delivery.abort()
                     raise TransactionError(f"transaction aborted: {error.str()}") from exc
