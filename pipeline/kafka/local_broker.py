@@ -139,8 +139,8 @@ def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, process: subproces
 
 
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1, timeout_s: float = 30.0,
-                  config: dict[str, str] | None = None) -> None:
-    """Create topics (replication factor 1) and wait until they are visible; existing ones are kept."""
+                  config: dict[str, str] | None = None, replication_factor: int = 1) -> None:
+    """Create topics and wait until they are visible; existing ones are kept."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
@@ -149,7 +149,8 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1, tim
         return
     admin = admin_client(bootstrap)
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {}) for name in wanted],
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
+                  config=config or {}) for name in wanted],
         operation_timeout=timeout_s, request_timeout=timeout_s,
     )
     for name, future in futures.items():

@@ -1,0 +1,131 @@
+"""``ner-stage broker``: a local development Kafka broker in the foreground.
+
+When the broker answers, exactly one JSON line goes to stdout --
+``{"bootstrap": "127.0.0.1:P", "kind": "apache"}`` (with ``--brokers N``, the bootstrap lists
+all N nodes, comma-separated) -- so scripts can read it and go on; progress and notes go to
+stderr, broker logs to files. SIGTERM or Ctrl-C stops the broker cleanly and exits 0; a node
+that dies on its own ends the command with status 1.
+
+The settings have a ``broker_`` prefix (``NER_BROKER_PORT``, config key ``broker_port``) so
+they never collide with ``serve``'s ``NER_PORT`` or the engine's ``NER_CACHE_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Literal
+
+import click
+from pydantic import Field
+
+from pipeline.cli.options import config_option
+from pipeline.config import NerSettings
+
+
+class BrokerSettings(NerSettings):
+    """Settings of ``ner-stage broker``."""
+
+    broker_kind: Literal["apache", "tansu"] | None = Field(
+        None, description="apache (Apache Kafka via Java; needs java and, on first use, mvn) or tansu "
+                          "(in-memory, no JVM). Default: apache where Java and Maven are available, else tansu.")
+    broker_port: int = Field(0, ge=0, le=65535, description="Port of the first node (0: a free one).")
+    broker_data_dir: str | None = Field(
+        None, description="Apache Kafka data directory, kept and reused (default: a temporary one).")
+    broker_count: int = Field(1, ge=1, le=9, description="Number of Apache Kafka nodes (broker+controller each).")
+    broker_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, MiB.")
+    kafka_cache_dir: str | None = Field(
+        None, description="Where the Apache Kafka jars are cached (default: .cache/ in a checkout, "
+                          "else ~/.cache/ner-stage).")
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _choose_kind(settings: BrokerSettings) -> str:
+    if settings.broker_kind is not None:
+        return settings.broker_kind
+    from pipeline.kafka.apache.artifacts import ApacheKafkaUnavailableError, apache_available
+
+    try:
+        apache_available(Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None)
+    except ApacheKafkaUnavailableError as exc:
+        _progress(f"note: using the Tansu broker because Apache Kafka cannot run here: {exc}")
+        return "tansu"
+    return "apache"
+
+
+def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
+    if kind == "tansu":
+        from pipeline.kafka import local_broker
+
+        if settings.broker_count != 1:
+            raise click.UsageError("--brokers applies to --kind apache only (Tansu runs one node)")
+        if settings.broker_data_dir:
+            _progress("note: Tansu keeps everything in memory; --data-dir is not used")
+        broker = stack.enter_context(local_broker.start_broker("tansu", port=settings.broker_port or None))
+        _progress(f"Tansu log: {broker.log_path}")
+        return broker
+    from pipeline.kafka.apache import start_apache
+
+    cluster = stack.enter_context(start_apache(
+        brokers=settings.broker_count, port=settings.broker_port, data_dir=settings.broker_data_dir,
+        cache_dir=Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None,
+        heap_mb=settings.broker_heap_mb, progress=_progress))
+    _progress(f"Apache Kafka logs: {cluster.log_dir}")
+    return cluster
+
+
+@click.command("broker", context_settings={"max_content_width": 110})
+@click.option("--kind", "broker_kind", type=click.Choice(["apache", "tansu"]), default=None,
+              help="Broker implementation (default: apache where java and mvn are available, else tansu). "
+                   "[NER_BROKER_KIND]")
+@click.option("--port", "broker_port", type=int, default=None,
+              help="Port of the first node; node i uses PORT+i (default 0: free ports). [NER_BROKER_PORT]")
+@click.option("--data-dir", "broker_data_dir", type=click.Path(file_okay=False), default=None,
+              help="Apache Kafka data directory, kept and reused (default: temporary, removed on exit). "
+                   "[NER_BROKER_DATA_DIR]")
+@click.option("--brokers", "broker_count", type=int, default=None,
+              help="Number of Apache Kafka nodes, each broker and KRaft controller (default 1). [NER_BROKER_COUNT]")
+@click.option("--heap-mb", "broker_heap_mb", type=int, default=None,
+              help="Java heap per node in MiB (default 512). [NER_BROKER_HEAP_MB]")
+@click.option("--cache-dir", "kafka_cache_dir", type=click.Path(file_okay=False), default=None,
+              help="Apache Kafka jar cache (default .cache/ in a checkout, else ~/.cache/ner-stage). "
+                   "[NER_KAFKA_CACHE_DIR]")
+@config_option
+def command(config_file, **flags) -> None:
+    """Run a local development Kafka broker in the foreground.
+
+    Apache Kafka (KRaft) runs from its Maven Central jars with the machine's Java 17+; the
+    first use resolves them with Maven into the cache (progress on stderr). When the broker
+    answers, one JSON line {"bootstrap": "127.0.0.1:P", "kind": "apache"} goes to stdout.
+    SIGTERM or Ctrl-C stops it. Tansu (--kind tansu) needs no JVM but does not support
+    static membership (--group-instance-id) nor hide aborted transactions.
+    """
+    import logging
+
+    import structlog
+
+    # stdout carries only the bootstrap line; our logs go to stderr
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    settings = BrokerSettings.load(config_file, **flags)
+    kind = _choose_kind(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with ExitStack() as stack:
+        broker = _start(settings, kind, stack)
+        click.echo(json.dumps({"bootstrap": broker.bootstrap, "kind": kind}))
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            if not broker.running:
+                logs = getattr(broker, "log_dir", None) or broker.log_path
+                _progress(f"the {kind} broker stopped on its own; logs: {logs}")
+                sys.exit(1)
+        _progress(f"stopping the {kind} broker")
