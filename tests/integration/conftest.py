@@ -1,86 +1,103 @@
 """Integration fixtures: real Kafka brokers and unique topics (the only broker launchers in tests).
 
-- ``kafka_broker`` (session): an Apache Kafka if one is at hand, else an embedded Tansu.
-  In order: ``NER_TEST_KAFKA_BOOTSTRAP=HOST:PORT`` (an external cluster, used as is), a
-  testcontainers Apache Kafka when ``testcontainers`` is installed and a Docker engine answers,
-  else Tansu (``pipeline.kafka.local_broker``).
+- ``kafka_broker`` (session): Apache Kafka 4.1 (KRaft, one node), started from its Maven
+  Central jars with the machine's Java (``pipeline.kafka.apache``; the first run resolves the
+  jars into ``.cache/``). ``NER_TEST_KAFKA_BOOTSTRAP=HOST:PORT`` uses an external cluster
+  instead. Only where Java or Maven is missing, and never under ``CI=true``, it falls back to an
+  embedded Tansu (with a warning); under CI a broker that cannot start fails every test using it.
 - ``eos_broker`` (session): a broker whose ``read_committed`` consumers skip aborted
-  transactions: the same Apache Kafka if there is one, else an embedded noida-db.
+  transactions: the same Apache Kafka (the fallback without Java is an embedded noida-db).
 - ``topics`` (function): a factory of unique topic names for the current test, created on the
   chosen broker and deleted after the test::
 
       names = topics("input", "entities", partitions=3)              # on kafka_broker
       names = topics("input", "entities", broker=eos_broker)         # on eos_broker
+      names = topics("output", config={"max.message.bytes": "2048"}) # topic configs
       names.input, names["entities"], list(names)
 
-Each broker fixture yields a :class:`Broker` (``bootstrap``, ``kind``, ``transactions``,
-``client_config()``). Consumers in tests should pass ``session_timeout_ms=6000`` (or
-``FAST_GROUP_CONFIG``): Tansu answers a JoinGroup only after half the session timeout.
+Each broker fixture yields a :class:`Broker`, the stable interface other tests build on:
+``bootstrap`` (``bootstrap.servers``), ``kind`` (``apache`` | ``external`` | ``tansu`` |
+``noida``), ``transactions`` (aborted transactions are hidden from read_committed),
+``client_config(**extra)`` (a librdkafka dict), and ``apache`` (the running
+:class:`~pipeline.kafka.apache.ApacheCluster` when we started one, else None: its
+``java_command(main_class, *args)`` runs Kafka's own tools, e.g.
+``org.apache.kafka.tools.consumer.ConsoleConsumer``, from the same jars; ``classpath`` is
+the jar directory for a Java client). Tests that need Apache Kafka itself call
+``require_apache(broker)``. Consumers should use ``session_timeout_ms=6000`` (or
+``FAST_GROUP_CONFIG``) so a group joins fast on every broker kind.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
+import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
 from pipeline.kafka import local_broker
+from pipeline.kafka.apache import ApacheCluster, ApacheKafkaUnavailableError, start_apache
 
 EXTERNAL_ENV = "NER_TEST_KAFKA_BOOTSTRAP"
-KAFKA_IMAGE = "apache/kafka:3.8.0"
+
+
+def in_ci() -> bool:
+    """CI=true: Apache Kafka is required; no fallback broker, ever."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
 class Broker:
     bootstrap: str
-    kind: str  # tansu | noida | external | testcontainers
+    kind: str  # apache | external | tansu | noida
     transactions: bool  # read_committed hides aborted transactions
+    apache: ApacheCluster | None = field(default=None, compare=False, repr=False)
 
     def client_config(self, **extra) -> dict:
         return {"bootstrap.servers": self.bootstrap, **extra}
 
 
-def _docker_answers() -> bool:
-    try:
-        import docker  # installed with testcontainers
+def require_apache(broker: Broker) -> ApacheCluster:
+    """The Apache Kafka we started, or skip (fail under CI) when the session fell back to a stand-in."""
+    if broker.apache is None:
+        message = f"needs the Apache Kafka started by the tests (this session runs on {broker.kind})"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return broker.apache
 
-        client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # no SDK, no socket, no permission: all mean "no Docker"
-        return False
+
+def start_test_apache(tmp_path_factory, name: str, **kwargs) -> ApacheCluster | None:
+    """Start Apache Kafka for tests; None (with a warning) only outside CI when Java/Maven are missing."""
+    try:
+        return start_apache(log_dir=tmp_path_factory.mktemp(name),
+                            progress=lambda line: print(line, file=sys.stderr, flush=True), **kwargs)
+    except ApacheKafkaUnavailableError as exc:
+        if in_ci():
+            raise RuntimeError(f"CI=true requires Apache Kafka for the integration tests: {exc}") from exc
+        warnings.warn(f"Apache Kafka unavailable, integration tests fall back to embedded brokers: {exc}",
+                      stacklevel=2)
+        return None
 
 
 @pytest.fixture(scope="session")
-def _apache_kafka() -> Iterator[Broker | None]:
-    """A real Apache Kafka (external or testcontainers), or None when there is none."""
+def _apache_kafka(tmp_path_factory) -> Iterator[Broker | None]:
+    """A real Apache Kafka (external, or started here), or None where Java/Maven are missing (not in CI)."""
     external = os.environ.get(EXTERNAL_ENV)
     if external:
         local_broker.wait_until_ready(external, timeout_s=30)
         yield Broker(external, "external", transactions=True)
         return
-    try:
-        from testcontainers.kafka import KafkaContainer
-    except ImportError:
+    cluster = start_test_apache(tmp_path_factory, "apache-kafka")
+    if cluster is None:
         yield None
         return
-    if not _docker_answers():
-        yield None
-        return
-    container = KafkaContainer(KAFKA_IMAGE).with_kraft()
-    container.start()
-    try:
-        bootstrap = container.get_bootstrap_server()
-        local_broker.wait_until_ready(bootstrap, timeout_s=60)
-        yield Broker(bootstrap, "testcontainers", transactions=True)
-    finally:
-        container.stop()
+    with cluster:
+        yield Broker(cluster.bootstrap, "apache", transactions=True, apache=cluster)
 
 
 @pytest.fixture(scope="session")
@@ -117,11 +134,12 @@ def topics(request) -> Iterator:
     stem = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:60] or "test"
 
     def make(*roles: str, broker: Broker | None = None, partitions: int = 1,
-             config: dict[str, str] | None = None) -> TopicNames:
+             config: dict[str, str] | None = None, replication_factor: int = 1) -> TopicNames:
         broker = broker or request.getfixturevalue("kafka_broker")
         suffix = uuid.uuid4().hex[:8]
         names = TopicNames({role: f"{stem}-{role}-{suffix}" for role in roles})
-        local_broker.create_topics(broker.bootstrap, names.values(), partitions=partitions, config=config)
+        local_broker.create_topics(broker.bootstrap, names.values(), partitions=partitions, config=config,
+                                   replication_factor=replication_factor)
         created.append((broker.bootstrap, list(names.values())))
         return names
 
