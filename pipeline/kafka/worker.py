@@ -120,7 +120,10 @@ class Worker:
         msgs = self.consumer.consume(CONSUME_MAX if self._paused else min(max(room, 1), CONSUME_MAX), timeout)
         if msgs:
             self._accept(msgs)
-            self._backpressure()  # full: pause before the engine call, so nothing is fetched meanwhile
+        # every turn, not only when records came: a full queue pauses before the engine call, and a
+        # queue that a rebalance emptied (revoked work finished in _on_revoke) resumes the partitions
+        # that would otherwise stay paused for good, with nothing left to trigger a resume
+        self._backpressure()
         if batcher.ready(time.monotonic()):
             self._process(batcher.take()[0])
             self._backpressure()  # half empty: resume

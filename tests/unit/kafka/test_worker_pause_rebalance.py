@@ -1,0 +1,55 @@
+"""A rebalance while the worker is paused must not leave its partitions paused forever.
+
+Found on Apache Kafka in the crash-loop test: a worker with a full queue pauses its
+partitions; a rebalance revokes them, ``_on_revoke`` finishes the queued work (the queue is now
+empty), and the reassigned partitions are paused again on assignment. Nothing was fetched and
+no batch ran, so the resume (which ran only after fetching or processing) never came.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engines.bundle import load_bundle
+from pipeline.kafka import worker as worker_module
+from pipeline.kafka.processor import BatchProcessor
+from pipeline.kafka.settings import KafkaSettings
+from pipeline.kafka.worker import Worker
+from pipeline.redact import RedactSettings
+from pipeline.service import NerService
+from schemas.codec import JsonCodec
+from tests.fakes import FakeEngine
+from tests.unit.kafka.fakes import FakeConsumer, FakeProducer, doc_msgs
+
+
+@pytest.fixture(autouse=True)
+def fake_clients(monkeypatch):
+    monkeypatch.setattr(worker_module, "Consumer", FakeConsumer)
+    monkeypatch.setattr(worker_module, "Producer", FakeProducer)
+
+
+def test_partitions_reassigned_while_paused_resume_once_the_revoke_emptied_the_queue():
+    bundle = load_bundle()
+    service = NerService(bundle, FakeEngine(bundle.num_labels))
+    settings = KafkaSettings(bootstrap="fake:9092", input=["in"], entities_topic="ents", redacted_topic="red",
+                             dlq_topic="dlq", batch_max_wait_ms=0, queue_max_records=8, batch_max_records=2)
+    processor = BatchProcessor(service, JsonCodec(), entities_topic="ents", redacted_topic="red", dlq_topic="dlq",
+                               max_text_chars=1000, redact=RedactSettings())
+    worker = Worker(settings, processor)
+    consumer = worker.consumer
+    consumer.subscribe(["in"], on_assign=worker._on_assign, on_revoke=worker._on_revoke, on_lost=worker._on_lost)
+    consumer.assign_now([("in", 0)])
+    consumer.feed(doc_msgs("in", ["x"] * 30))
+    worker.step()  # full queue: paused
+    assert worker._paused and consumer.paused == {("in", 0)}
+
+    consumer.revoke_now([("in", 0)])  # finishes and commits the queued work: the queue is empty
+    assert len(worker.batcher) == 0
+    consumer.assign_now([("in", 0)])  # assigned again while still marked paused
+    for _ in range(3):
+        worker.step()
+    assert not worker._paused and consumer.paused == set()
+    for _ in range(50):
+        worker.step()
+    assert consumer.queue == []  # every record was fetched again
+    assert consumer.commits[-1] == [("in", 0, 30)]
