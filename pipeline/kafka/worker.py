@@ -403,8 +403,8 @@ class Worker:
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
-        if self._paused and partitions:
-            consumer.pause(partitions)
+        if partitions:  # librdkafka keeps a partition's pause flag across a revoke and re-assignment: set it
+            (consumer.pause if self._paused else consumer.resume)(partitions)
         log.info("kafka.assigned", worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:

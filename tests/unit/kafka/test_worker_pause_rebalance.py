@@ -3,7 +3,9 @@
 Found on Apache Kafka in the crash-loop test: a worker with a full queue pauses its
 partitions; a rebalance revokes them, ``_on_revoke`` finishes the queued work (the queue is now
 empty), and the reassigned partitions are paused again on assignment. Nothing was fetched and
-no batch ran, so the resume (which ran only after fetching or processing) never came.
+no batch ran, so the resume (which ran only after fetching or processing) never came. And
+librdkafka keeps a partition's pause flag across a revoke and a later re-assignment (the fake
+consumer does too), so a partition paused before a rebalance must be resumed when assigned again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def fake_clients(monkeypatch):
     monkeypatch.setattr(worker_module, "Producer", FakeProducer)
 
 
-def test_partitions_reassigned_while_paused_resume_once_the_revoke_emptied_the_queue():
+def _paused_worker() -> Worker:
+    """A worker whose full queue paused partition in[0]."""
     bundle = load_bundle()
     service = NerService(bundle, FakeEngine(bundle.num_labels))
     settings = KafkaSettings(bootstrap="fake:9092", input=["in"], entities_topic="ents", redacted_topic="red",
@@ -42,7 +45,12 @@ def test_partitions_reassigned_while_paused_resume_once_the_revoke_emptied_the_q
     consumer.feed(doc_msgs("in", ["x"] * 30))
     worker.step()  # full queue: paused
     assert worker._paused and consumer.paused == {("in", 0)}
+    return worker
 
+
+def test_partitions_reassigned_while_paused_resume_once_the_revoke_emptied_the_queue():
+    worker = _paused_worker()
+    consumer = worker.consumer
     consumer.revoke_now([("in", 0)])  # finishes and commits the queued work: the queue is empty
     assert len(worker.batcher) == 0
     consumer.assign_now([("in", 0)])  # assigned again while still marked paused
@@ -53,3 +61,16 @@ def test_partitions_reassigned_while_paused_resume_once_the_revoke_emptied_the_q
         worker.step()
     assert consumer.queue == []  # every record was fetched again
     assert consumer.commits[-1] == [("in", 0, 30)]
+
+
+def test_a_partition_paused_before_a_rebalance_is_resumed_when_assigned_again():
+    worker = _paused_worker()
+    consumer = worker.consumer
+    consumer.revoke_now([("in", 0)])  # queue emptied by the revoke
+    worker.step()  # nothing assigned: the worker is no longer paused, but in[0] keeps its pause flag
+    assert not worker._paused and consumer.paused == {("in", 0)}
+    consumer.assign_now([("in", 0)])
+    assert consumer.paused == set()
+    for _ in range(50):
+        worker.step()
+    assert consumer.queue == [] and consumer.commits[-1] == [("in", 0, 30)]
