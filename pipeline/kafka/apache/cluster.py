@@ -139,8 +139,15 @@ class ApacheCluster:
         return all(node.running for node in self.nodes)
 
     def java_command(self, main_class: str, *args: str, heap_mb: int = 256) -> list[str]:
-        """``java`` running ``main_class`` from the Kafka jars (the tools: console consumer, groups)."""
-        return [self.java, f"-Xmx{heap_mb}m", *JVM_FLAGS, "-cp", f"{self.classpath}/*", main_class, *args]
+        """``java`` running ``main_class`` from the Kafka jars (the tools: console consumer, groups).
+
+        The tool's own log lines go to ``<log_dir>/tools.log``; its stdout is the tool's output."""
+        log4j = self.log_dir / "tools.log4j2.properties"
+        if not log4j.is_file():
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log4j.write_text(_LOG4J.format(path=self.log_dir / "tools.log"))
+        return [self.java, f"-Xmx{heap_mb}m", *JVM_FLAGS, f"-Dlog4j2.configurationFile={log4j}",
+                "-cp", f"{self.classpath}/*", main_class, *args]
 
     def start_node(self, index: int, timeout_s: float = 60.0) -> None:
         """(Re)start node ``index`` (0-based) and wait until the cluster lists it again."""

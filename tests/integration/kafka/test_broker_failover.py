@@ -1,0 +1,81 @@
+"""Broker failure on a 3-node Apache Kafka cluster (replication factor 3, min.insync.replicas=2).
+
+One node, the leader of the first input partition, is SIGKILLed while documents flow, the
+worker keeps going on the two left (acks=all still reaches two in-sync replicas), and the node is
+started again and rejoins. Nothing is lost; in exactly-once mode a read_committed consumer sees
+no duplicates either. Every node is also a KRaft controller, so the kill can take the active
+controller or the transaction coordinator with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from pipeline.bench.common import sample_texts
+from tests.integration.conftest import TopicNames, start_test_apache
+from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
+
+pytestmark = pytest.mark.integration
+ROLES = ("input", "entities", "redacted", "dlq")
+N = 600
+
+
+@pytest.fixture(scope="module")
+def three_nodes(tmp_path_factory):
+    cluster = start_test_apache(tmp_path_factory, "kafka-3-nodes", brokers=3, heap_mb=384)
+    if cluster is None:
+        pytest.skip("Apache Kafka is not available here (Java or Maven missing)")
+    with cluster:
+        yield cluster
+
+
+def _leader_index(cluster, topic: str, partition: int) -> int:
+    from pipeline.kafka.local_broker import admin_client
+
+    leader = admin_client(cluster.bootstrap).list_topics(topic, timeout=10).topics[topic].partitions[partition].leader
+    return next(i for i, node in enumerate(cluster.nodes) if node.node_id == leader)
+
+
+@pytest.mark.parametrize("delivery", ["exactly_once", "at_least_once"])
+def test_a_node_killed_mid_stream_and_restarted_loses_nothing(three_nodes, worker_process, delivery):
+    cluster = three_nodes
+    suffix = uuid.uuid4().hex[:8]
+    names = TopicNames({role: f"failover-{delivery}-{role}-{suffix}" for role in ROLES})
+    cluster.create_topics(names.values(), partitions=3, replication_factor=3, config={"min.insync.replicas": "2"})
+    bootstrap, texts = cluster.bootstrap, sample_texts(N, 2, 8, seed=3)
+    extra = ["--exactly-once"] if delivery == "exactly_once" else []
+    worker = worker_process(worker_args(bootstrap, names, f"failover-{suffix}", "--batch-max-records", "16", *extra))
+    entities = TopicReader(bootstrap, names.entities, read_committed=delivery == "exactly_once")
+
+    def feed() -> None:  # keeps producing through the kill (the test producer retries, acks=all)
+        for start in range(0, N, 50):
+            produce(bootstrap, names.input, [(f"k{i}".encode(), doc(f"d{i}", texts[i]), None)
+                                             for i in range(start, start + 50)])
+            time.sleep(0.3)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        entities.at_least(N // 6, timeout=120)
+        victim = _leader_index(cluster, names.input, 0)
+        cluster.kill_node(victim)
+        before = len(entities.records)
+        entities.at_least(before + N // 6, timeout=120)  # progress on two nodes
+        cluster.start_node(victim, timeout_s=120)
+    finally:
+        feeder.join()
+    ids = {f"d{i}" for i in range(N)}
+    entities.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=180, what="every document")
+    assert worker.terminate() == 0, worker.log_text()[-3000:]
+    counts = Counter(r.json()["id"] for r in entities.settle(1.0))
+    entities.close()
+    assert set(counts) == ids
+    if delivery == "exactly_once":
+        assert max(counts.values()) == 1, [k for k, c in counts.items() if c > 1][:10]
+    assert cluster.running
+    cluster.delete_topics(names.values())

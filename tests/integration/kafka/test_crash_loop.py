@@ -1,0 +1,107 @@
+"""Crash loop on Apache Kafka: two workers in one group, one SIGKILLed and restarted again and
+again while documents and poison records flow.
+
+Exactly-once: a ``read_committed`` consumer sees every document exactly once on the entities
+and the redacted topic, and every poison record exactly once on the dead-letter topic, although
+each kill leaves a transaction open (Kafka's transaction coordinator aborts it when the
+restarted worker's producer, with the same ``transactional.id``, fences the dead one) and
+hands partitions back and forth between the workers. At-least-once: nothing is missing.
+
+Sizing: 1,200 short documents and 6 poison records over 4 partitions, and 4 kills, each a
+random 0.5-2.5 s after the victim got its partitions (so it dies mid-batch, with work in
+flight). The 2,000 documents of the issue take twice as long on a 2-core CI machine for no
+extra coverage: what matters is the number of kills landing mid-transaction, not the count.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from pipeline.bench.common import sample_texts
+from pipeline.kafka.dead_letters import read_error_headers
+from tests.integration.conftest import require_apache
+from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
+
+pytestmark = pytest.mark.integration
+ROLES = ("input", "entities", "redacted", "dlq")
+DOCS, POISON, KILLS = 1200, 6, 4
+
+
+def _records(n: int, poison: int) -> tuple[list, set[str], set[bytes]]:
+    texts = sample_texts(n, 2, 8, seed=77)
+    records = [(f"k{i}".encode(), doc(f"d{i}", t), None) for i, t in enumerate(texts)]
+    bad = [(f"poison-{j}".encode(), b"\xff{not json " + str(j).encode(), [("trace", b"p")]) for j in range(poison)]
+    for j, record in enumerate(bad):  # spread through the stream, so they meet the kills
+        records.insert((j + 1) * len(records) // (poison + 1), record)
+    return records, {f"d{i}" for i in range(n)}, {key for key, _, _ in bad}
+
+
+def _crash_loop(bootstrap: str, names, worker_process, extra: list[str], read_committed: bool):
+    records, ids, poison_keys = _records(DOCS, POISON)
+    produce(bootstrap, names.input, records)
+    group = f"loop-{uuid.uuid4().hex[:8]}"
+
+    def args(name: str) -> list[str]:  # each worker its own transactional.id, kept across restarts
+        return worker_args(bootstrap, names, group, "--batch-max-records", "16", "--transactional-id", name, *extra)
+
+    entities = TopicReader(bootstrap, names.entities, read_committed=read_committed)
+    redacted = TopicReader(bootstrap, names.redacted, read_committed=read_committed)
+    dlq = TopicReader(bootstrap, names.dlq, read_committed=read_committed)
+    steady = worker_process(args("steady"))
+    victim = worker_process(args("victim"))
+    rng = random.Random(5)
+    kills = 0
+    while kills < KILLS:
+        victim.wait_assigned(timeout=90)
+        time.sleep(rng.uniform(0.5, 2.5))
+        entities.poll(0)
+        if len({r.json()["id"] for r in entities.records}) >= len(ids) * 0.95:
+            break  # too close to the end for another kill to land mid-stream
+        victim.kill()  # SIGKILL: no drain, no commit, an open transaction
+        kills += 1
+        victim = worker_process(args("victim"))
+    assert kills >= 3, f"only {kills} kills landed before the stream was done: make the stream longer"
+
+    entities.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=180, what="every document")
+    redacted.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=60, what="every redacted document")
+    dlq.until(lambda recs: {r.key for r in recs} >= poison_keys, timeout=60, what="every poison record")
+    for worker in (steady, victim):
+        assert worker.terminate() == 0, worker.log_text()[-2000:]
+    got = entities.settle(1.5), redacted.settle(0.5), dlq.settle(0.5)
+    for reader in (entities, redacted, dlq):
+        reader.close()
+    return (*got, ids, poison_keys)
+
+
+def _assert_dead_letters(letters, poison_keys) -> None:
+    for letter in letters:
+        assert letter.key in poison_keys
+        assert letter.value.startswith(b"\xff{not json ")  # the original bytes
+        assert read_error_headers(letter.headers)["ner.error.class"]
+
+
+def test_exactly_once_under_a_crash_loop_each_document_and_poison_record_once(eos_broker, topics, worker_process):
+    require_apache(eos_broker)
+    names = topics(*ROLES, broker=eos_broker, partitions=4)
+    ents, reds, letters, ids, poison_keys = _crash_loop(eos_broker.bootstrap, names, worker_process,
+                                                        ["--exactly-once"], read_committed=True)
+    assert Counter(r.json()["id"] for r in ents) == Counter(ids)
+    assert Counter(r.json()["id"] for r in reds) == Counter(ids)
+    assert Counter(r.key for r in letters) == Counter(poison_keys)
+    _assert_dead_letters(letters, poison_keys)
+
+
+def test_at_least_once_under_a_crash_loop_loses_nothing(kafka_broker, topics, worker_process):
+    require_apache(kafka_broker)
+    names = topics(*ROLES, partitions=4)
+    ents, reds, letters, ids, poison_keys = _crash_loop(kafka_broker.bootstrap, names, worker_process, [],
+                                                        read_committed=False)
+    assert {r.json()["id"] for r in ents} == ids
+    assert {r.json()["id"] for r in reds} == ids
+    assert {r.key for r in letters} == poison_keys
+    _assert_dead_letters(letters, poison_keys)

@@ -1,0 +1,62 @@
+"""``ner-stage broker --kind apache --port 0``: one JSON line on stdout when ready, a broker
+that confluent-kafka can produce to and consume from, a clean exit 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from pipeline.kafka.local_broker import FAST_GROUP_CONFIG, create_topics
+from tests.integration.conftest import in_ci
+from tests.integration.kafka.kafka_io import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_sigterm(tmp_path):
+    from pipeline.kafka.apache import ApacheKafkaUnavailableError, apache_available
+
+    try:
+        apache_available()
+    except ApacheKafkaUnavailableError as exc:
+        if in_ci():
+            raise
+        pytest.skip(str(exc))
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "broker", "--kind", "apache", "--port", "0",
+                                "--data-dir", str(tmp_path / "data")],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # blocks until the broker answers
+        assert json.loads(line).keys() == {"bootstrap", "kind"}, line
+        ready = json.loads(line)
+        assert ready["kind"] == "apache" and ready["bootstrap"].startswith("127.0.0.1:")
+        topic = f"broker-cmd-{uuid.uuid4().hex[:8]}"
+        create_topics(ready["bootstrap"], [topic])
+        producer = Producer({"bootstrap.servers": ready["bootstrap"]})
+        for i in range(3):
+            producer.produce(topic, f"v{i}".encode(), f"k{i}".encode())
+        assert producer.flush(30) == 0
+        consumer = Consumer({"bootstrap.servers": ready["bootstrap"], "group.id": "broker-cmd",
+                             "auto.offset.reset": "earliest", **FAST_GROUP_CONFIG})
+        consumer.subscribe([topic])
+        got = []
+        for _ in range(60):
+            got += [m.value() for m in consumer.consume(10, 1.0) if m.error() is None]
+            if len(got) == 3:
+                break
+        consumer.close()
+        assert got == [b"v0", b"v1", b"v2"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, process.stderr.read()[-2000:]
+        assert process.stdout.read() == ""  # exactly one line on stdout
+        assert (tmp_path / "data" / "node-1" / "meta.properties").is_file()  # --data-dir was used and kept
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
