@@ -49,6 +49,12 @@ def config_file_from_env() -> str | None:
     return os.environ.get(CONFIG_ENV) or None
 
 
+def running_in_ci() -> bool:
+    """``CI=true`` (as CI services set it): local fallbacks that would hide a missing dependency
+    (e.g. Tansu instead of Apache Kafka in ``bench kafka``) are refused there."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 class _FileSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
         super().__init__(settings_cls)

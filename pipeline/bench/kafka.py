@@ -11,9 +11,10 @@ the model window), one run measures:
    redact, encode both outputs) on in-memory records, no broker: separates our per-record work
    from Kafka I/O;
 3. **Kafka end to end**: the real worker (``ner-stage worker``'s code, in a child process, at-least-once)
-   against a local broker (Tansu unless ``--bootstrap``). Timing starts after a warm-up
-   document has come back (group joined, model warm), when the producer starts writing the
-   documents, and stops when every document has both its entity and its redacted record;
+   against a local broker (Apache Kafka; Tansu only without Java/Maven, never under CI; or
+   ``--bootstrap``). Timing starts after a warm-up document has come back (group joined, model
+   warm), when the producer starts writing the documents, and stops when every document has both
+   its entity and its redacted record;
 4. **naive worker**: poll one record, run transformers' token-classification pipeline on the
    float32 model (``engines.reference.float32_checkpoint``), produce, flush, commit; per record.
    It is slow, so it runs on an evenly spaced subset (``--naive-docs``) with the same length mix;
@@ -297,7 +298,10 @@ def _plot(result: dict, path: Path) -> None:
 @click.option("--docs", type=int, default=10_000, show_default=True, help="Mixed-length documents end to end.")
 @click.option("--naive-docs", type=int, default=150, show_default=True,
               help="Evenly spaced subset for the (slow) naive worker; 0 skips it. Its full time is extrapolated.")
-@click.option("--bootstrap", default=None, help="Use this Kafka cluster instead of a local Tansu broker.")
+@click.option("--bootstrap", default=None, help="Use this Kafka cluster instead of a local broker.")
+@click.option("--broker", "broker_kind", type=click.Choice(["apache", "tansu"]), default=None,
+              help="Local broker without --bootstrap: apache (default; Apache Kafka via Java, see `ner-stage broker`) "
+                   "or tansu. Without Java/Maven it falls back to tansu with a note, except under CI=true.")
 @click.option("--stage-compute/--no-stage-compute", default=True, show_default=True,
               help="Also time the worker's BatchProcessor on in-memory records (no broker).")
 @click.option("--timeout", type=float, default=1800.0, show_default=True,
@@ -305,7 +309,7 @@ def _plot(result: dict, path: Path) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Directory for kafka.json and kafka.png.")
 @model_options
-def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwargs) -> None:
+def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, timeout, out_dir, **kwargs) -> None:
     """Kafka stage throughput end to end vs engine-only and vs a naive per-record worker."""
     from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
@@ -322,7 +326,7 @@ def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwar
     service = NerService.from_settings(model, DecodeSettings.load(config))
     tokens = [service.count_tokens(t) for t in texts]
     run = uuid.uuid4().hex[:8]
-    with local_broker.start_broker("tansu") if bootstrap is None else _External(bootstrap) as broker:
+    with _broker(bootstrap, broker_kind) as broker:
         kafka = KafkaSettings.load(
             config, bootstrap=broker.bootstrap, input=[f"bench-in-{run}"], group=f"bench-{run}",
             entities_topic=f"bench-entities-{run}", redacted_topic=f"bench-redacted-{run}",
@@ -332,7 +336,7 @@ def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwar
                               redact=RedactSettings.load(config))
         batch = kafka.batch_max_records
         result: dict = {"engine": model.engine, "model": service.bundle.name, "revision": service.bundle.revision,
-                        "threads": model.threads, "broker": "tansu (local)" if bootstrap is None else "external",
+                        "threads": model.threads, "broker": broker.label,
                         "docs": len(texts), "docs_tokens": sum(tokens), "batch_max_records": batch,
                         "delivery": kafka.delivery, "seconds": {}, "throughput_docs_per_s": {}}
         half = len(texts) // 2
@@ -374,8 +378,35 @@ def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwar
     click.echo(f"saved {path} and {Path(out_dir) / 'kafka.png'}")
 
 
+def _broker(bootstrap: str | None, kind: str | None):
+    """The cluster to measure on: ``--bootstrap``, else a local Apache Kafka (or Tansu).
+
+    Apache Kafka is the default because users run it; Tansu stands in, with a note, only where
+    Java or Maven is missing and never under ``CI=true``."""
+    from pipeline.config import running_in_ci
+    from pipeline.kafka import local_broker
+    from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafkaUnavailableError, start_apache
+
+    if bootstrap is not None:
+        return _External(bootstrap)
+    if kind != "tansu":
+        try:
+            cluster = start_apache(progress=progress)
+            cluster.label = f"apache {KAFKA_VERSION} (local, 1 node)"
+            return cluster
+        except ApacheKafkaUnavailableError as exc:
+            if kind == "apache" or running_in_ci():
+                raise
+            progress(f"note: measuring on the Tansu broker instead of Apache Kafka: {exc}")
+    broker = local_broker.start_broker("tansu")
+    broker.label = "tansu (local)"
+    return broker
+
+
 class _External:
     """An external cluster in the same ``with`` shape as a LocalBroker."""
+
+    label = "external"
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap

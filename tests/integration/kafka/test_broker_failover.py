@@ -49,8 +49,16 @@ def test_a_node_killed_mid_stream_and_restarted_loses_nothing(three_nodes, worke
     cluster.create_topics(names.values(), partitions=3, replication_factor=3, config={"min.insync.replicas": "2"})
     bootstrap, texts = cluster.bootstrap, sample_texts(N, 2, 8, seed=3)
     extra = ["--exactly-once"] if delivery == "exactly_once" else []
-    worker = worker_process(worker_args(bootstrap, names, f"failover-{suffix}", "--batch-max-records", "16", *extra))
+    # a session that outlives the failover (the dead node is fenced after 3 s, then its group and
+    # transaction coordinators move): the worker keeps its partitions through the failure
+    worker = worker_process(worker_args(bootstrap, names, f"failover-{suffix}", "--batch-max-records", "16",
+                                        "--session-timeout-ms", "20000", *extra))
     entities = TopicReader(bootstrap, names.entities, read_committed=delivery == "exactly_once")
+    ids = {f"d{i}" for i in range(N)}
+
+    def done(recs, at_least: int | None = None) -> bool:  # a worker that stopped fails the test now
+        assert worker.process.poll() is None, f"the worker exited:\n{worker.log_text()[-2000:]}"
+        return len(recs) >= at_least if at_least is not None else {r.json()["id"] for r in recs} >= ids
 
     def feed() -> None:  # keeps producing through the kill (the test producer retries, acks=all)
         for start in range(0, N, 50):
@@ -61,16 +69,15 @@ def test_a_node_killed_mid_stream_and_restarted_loses_nothing(three_nodes, worke
     feeder = threading.Thread(target=feed)
     feeder.start()
     try:
-        entities.at_least(N // 6, timeout=120)
+        entities.until(lambda recs: done(recs, N // 6), timeout=120, what=f"{N // 6} records")
         victim = _leader_index(cluster, names.input, 0)
         cluster.kill_node(victim)
-        before = len(entities.records)
-        entities.at_least(before + N // 6, timeout=120)  # progress on two nodes
+        more = entities.poll() + N // 6
+        entities.until(lambda recs: done(recs, more), timeout=120, what="records with a node down")
         cluster.start_node(victim, timeout_s=120)
     finally:
         feeder.join()
-    ids = {f"d{i}" for i in range(N)}
-    entities.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=180, what="every document")
+    entities.until(done, timeout=180, what="every document")
     assert worker.terminate() == 0, worker.log_text()[-3000:]
     counts = Counter(r.json()["id"] for r in entities.settle(1.0))
     entities.close()

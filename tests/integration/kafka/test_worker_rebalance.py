@@ -17,6 +17,7 @@ from collections import Counter
 import pytest
 
 from pipeline.bench.common import sample_texts
+from pipeline.kafka import delivery
 from tests.integration.conftest import require_apache
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 
@@ -26,6 +27,11 @@ N = 900
 COOPERATIVE = ["--librdkafka", "partition.assignment.strategy=cooperative-sticky"]
 
 
+@pytest.mark.xfail(
+    not hasattr(delivery, "OWNERSHIP_LOST"), strict=True,
+    reason="worker bug, fixed on the i11 branch (commit errors that only mean 'partition moved' are left to "
+           "the new owner): under cooperative-sticky a commit made while finishing revoked work gets "
+           "ILLEGAL_GENERATION and the at-least-once worker stops")
 def test_a_third_worker_joining_and_leaving_mid_stream_loses_and_duplicates_nothing(
         kafka_broker, topics, worker_process):
     require_apache(kafka_broker)
@@ -43,18 +49,25 @@ def test_a_third_worker_joining_and_leaving_mid_stream_loses_and_duplicates_noth
                                              for i in range(start, start + 50)])
             time.sleep(0.4)
 
+    ids = {f"d{i}" for i in range(N)}
+
+    def done(recs, at_least: int | None = None) -> bool:  # a worker that stopped fails the test now
+        for worker in (first, second):
+            assert worker.process.poll() is None, f"a worker exited:\n{worker.log_text()[-2000:]}"
+        return len(recs) >= at_least if at_least is not None else {r.json()["id"] for r in recs} >= ids
+
     feeder = threading.Thread(target=feed)
     feeder.start()
     try:
-        entities.at_least(N // 5, timeout=120)
+        entities.until(lambda recs: done(recs, N // 5), timeout=120, what=f"{N // 5} records")
         third = worker_process(args)
         third.wait_assigned(timeout=90)
-        entities.at_least(len(entities.records) + N // 6, timeout=120)
+        more = entities.poll() + N // 6
+        entities.until(lambda recs: done(recs, more), timeout=120, what="records from three workers")
         assert third.terminate() == 0, third.log_text()[-3000:]  # leaves the group: its partitions move back
     finally:
         feeder.join()
-    ids = {f"d{i}" for i in range(N)}
-    entities.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=180, what="every document")
+    entities.until(done, timeout=180, what="every document")
     for worker in (first, second):
         assert worker.terminate() == 0, worker.log_text()[-3000:]
     counts = Counter(r.json()["id"] for r in entities.settle(1.0))
