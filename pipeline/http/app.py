@@ -25,12 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import InputError, TextTooLongError
-from pipeline.http.auth import ApiKeyAuth
+from pipeline.http.auth import ApiKeyMiddleware
 from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
 from pipeline.http.errors import ApiError, ClientGoneError, PayloadTooLargeError, RequestInvalidError, UnavailableError
 from pipeline.http.jobs import JobStore
-from pipeline.http.limits import BodyLimitMiddleware, BodyTooLarge
+from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
 from pipeline.http.metrics import Metrics
 from pipeline.http.routes import api, ops
 from pipeline.http.runner import JobRunner
@@ -93,7 +93,7 @@ def _error_response(state: ServerState, exc: ApiError) -> Response:
 
 
 #: pydantic error-context keys that state a limit, in the order we report them.
-_LIMIT_KEYS = ("le", "lt", "ge", "gt", "max_length", "min_length", "expected", "multiple_of")
+_LIMIT_KEYS = ("limit", "le", "lt", "ge", "gt", "max_length", "min_length", "expected", "multiple_of")
 
 
 def _field_path(loc: tuple) -> str:
@@ -109,14 +109,17 @@ def _field_path(loc: tuple) -> str:
     return field or "body"
 
 
+#: One answer for a body that is not JSON, whether its bytes are not UTF-8 or its syntax is broken.
+_NOT_JSON = "body: the body is not a JSON document (UTF-8)"
+
+
 def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
     errors = exc.errors()
     first = errors[0] if errors else {}
     ctx = first.get("ctx") or {}
     if first.get("type") == "json_invalid":
-        field = "body"
-    else:
-        field = str(ctx.get("field") or _field_path(tuple(first.get("loc", ()))))
+        return RequestInvalidError(_NOT_JSON, field="body")
+    field = str(ctx.get("field") or _field_path(tuple(first.get("loc", ()))))
     limit = next((ctx[k] for k in _LIMIT_KEYS if k in ctx), None)
     if not isinstance(limit, int | float | str | list | type(None)):
         limit = str(limit)
@@ -135,8 +138,10 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        if isinstance(exc, BodyTooLarge):
+        if isinstance(exc, BodyTooLarge | BodyTimeout):
             return _error_response(state, exc.error())
+        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. bytes that are not UTF-8)
+            return _error_response(state, RequestInvalidError(_NOT_JSON, field="body"))
         field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code)
         error = ApiError(str(exc.detail), field=field, headers=dict(exc.headers or {}))
         error.status = exc.status_code
@@ -211,18 +216,23 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
             state.store.close()
             log.info("server_stopped")
 
+    # redirect_slashes=False: one path per route, and no redirect answered to anyone (with or without a key)
     app = FastAPI(title="ner-stage", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None,
+                  redirect_slashes=False,
                   description="Named-entity recognition: BEI-compatible /predict_tokens, async jobs with signed "
                               "callbacks. Errors are {error, error_type, field, limit}.")
     app.state.ner = state
     dependencies = [Depends(_require_ready)]
-    keys = settings.api_key_values()
-    if keys:
-        dependencies.insert(0, Depends(ApiKeyAuth(keys)))
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router, dependencies=dependencies)
     app.include_router(ops)
     _install_error_handlers(app, state)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_s=settings.body_timeout_s, body_min_rate=settings.body_min_rate)
+    # API keys are checked before the body is read, on every path but the open ones (probes, docs)
+    open_paths = {route.path for route in ops.routes} | {app.docs_url, app.openapi_url,
+                                                         app.swagger_ui_oauth2_redirect_url}
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_paths=open_paths,
+                       on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
     app.add_middleware(_TimingMiddleware, metrics=metrics)
     return app

@@ -1,34 +1,72 @@
-"""Optional bearer API keys: ``Authorization: Bearer <key>``.
+"""Optional bearer API keys: ``Authorization: Bearer <key>``, checked before anything else.
 
 No keys configured means no auth (local use). With keys: a missing or malformed header is
 ``401`` (with ``WWW-Authenticate: Bearer``), an unknown key ``403``. Keys are compared in
 constant time. Health, readiness, metrics and the docs stay open for probes and scrapers.
+
+The check is a pure ASGI middleware, not a route dependency: FastAPI parses and validates the
+body before it solves dependencies, so a dependency would answer an unauthenticated malformed
+body with 422 (and would read an unauthenticated 8 MiB upload first). The middleware answers
+before the body is read, for every path that is not open, including paths no route matches (so
+``POST /predict_tokens/`` without a key is 401, never a redirect or a hint about routes). Its
+refusals close the connection, so an unread body cannot hold it.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Iterable
 
-from starlette.requests import Request
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pipeline.http.errors import ForbiddenError, UnauthorizedError
+from pipeline.http.errors import ApiError, ForbiddenError, UnauthorizedError
 
 
 class ApiKeyAuth:
-    """A FastAPI dependency checking the bearer token against the configured keys."""
+    """The bearer-token check against the configured keys."""
 
     def __init__(self, keys: list[bytes]) -> None:
         self.keys = keys
 
-    async def __call__(self, request: Request) -> None:
-        header = request.headers.get("authorization")
+    def refusal(self, header: bytes | None) -> ApiError | None:
+        """Why a request with this ``Authorization`` header value is refused, or None."""
         if not header:
-            raise UnauthorizedError("missing Authorization: Bearer <api key>", field="authorization",
-                                    headers={"WWW-Authenticate": "Bearer"})
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise UnauthorizedError("Authorization must be 'Bearer <api key>'", field="authorization",
-                                    headers={"WWW-Authenticate": "Bearer"})
-        given = token.strip().encode()
+            return UnauthorizedError("missing Authorization: Bearer <api key>", field="authorization",
+                                     headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
+            return UnauthorizedError("Authorization must be 'Bearer <api key>'", field="authorization",
+                                     headers={"WWW-Authenticate": "Bearer"})
+        given = token.strip()
         if not any(hmac.compare_digest(given, key) for key in self.keys):
-            raise ForbiddenError("the API key is not valid", field="authorization")
+            return ForbiddenError("the API key is not valid", field="authorization")
+        return None
+
+
+class ApiKeyMiddleware:
+    """Refuses requests to any path outside ``open_paths`` unless they carry a valid key."""
+
+    def __init__(self, app: ASGIApp, keys: list[bytes], open_paths: Iterable[str],
+                 on_refusal: Callable[[ApiError], None] = lambda error: None) -> None:
+        self.app = app
+        self.auth = ApiKeyAuth(keys)
+        self.open_paths = frozenset(open_paths)
+        self.on_refusal = on_refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.auth.keys or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+        error = self.auth.refusal(header)
+        if error is None:
+            await self.app(scope, receive, send)
+            return
+        self.on_refusal(error)
+        body = orjson.dumps(error.body())
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -39,6 +39,26 @@ class HttpSettings(NerSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest accepted request body (413).")
     max_inputs: int = Field(256, ge=1, description="Most texts per request (413).")
     max_text_chars: int = Field(100_000, ge=1, description="Most characters per text (413).")
+    # connections: slow or oversized clients get 408/431 and the connection closes
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600,
+        description="Longest a client may take to send a request line and headers, from connecting or from its "
+                    "first byte (408).")
+    body_timeout_s: float = Field(
+        15.0, gt=0, le=600,
+        description="Longest pause while a request body arrives; also the grace before body_min_rate applies (408).")
+    body_min_rate: int = Field(
+        1024, ge=0,
+        description="Slowest average request-body rate in bytes/s once body_timeout_s has passed (408; 0 disables).")
+    keep_alive_timeout_s: float = Field(5.0, gt=0, le=3600,
+                                        description="An idle keep-alive connection is closed after this.")
+    max_header_bytes: int = Field(32 * 1024, ge=1024,
+                                  description="Most bytes of request line plus headers (431).")
+    max_headers: int = Field(100, ge=8, description="Most request headers (431).")
+    limit_concurrency: int | None = Field(
+        1000, ge=1,
+        description="Most open connections (or requests in flight) before new requests get 503 Retry-After; "
+                    "keep it under the process's open-file limit.")
     # auth
     api_keys: list[SecretStr] = Field(
         default_factory=list,
@@ -60,7 +80,7 @@ class HttpSettings(NerSettings):
     callback_backoff_s: float = Field(1.0, ge=0.0, description="First retry delay; doubles each try (with jitter).")
     callback_backoff_max_s: float = Field(300.0, ge=0.0, description="Longest delay between callback tries.")
     # serving
-    workers_uvloop: bool = Field(True, description="Use uvloop and httptools when installed (faster).")
+    workers_uvloop: bool = Field(True, description="Use the uvloop event loop when installed (faster).")
     access_log: bool = Field(False, description="Log every request line (never bodies).")
     timeout_graceful_shutdown_s: float = Field(
         10.0, ge=0, description="On SIGTERM, how long in-flight requests may take before the server exits."
