@@ -28,7 +28,15 @@ from pipeline.errors import InputError, TextTooLongError
 from pipeline.http.auth import ApiKeyMiddleware
 from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
-from pipeline.http.errors import ApiError, ClientGoneError, PayloadTooLargeError, RequestInvalidError, UnavailableError
+from pipeline.http.errors import (
+    MAX_FIELD_CHARS,
+    ApiError,
+    ClientGoneError,
+    PayloadTooLargeError,
+    RequestInvalidError,
+    UnavailableError,
+    clip,
+)
 from pipeline.http.jobs import JobStore
 from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
 from pipeline.http.metrics import Metrics
@@ -119,7 +127,8 @@ def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
     ctx = first.get("ctx") or {}
     if first.get("type") == "json_invalid":
         return RequestInvalidError(_NOT_JSON, field="body")
-    field = str(ctx.get("field") or _field_path(tuple(first.get("loc", ()))))
+    # the path may hold client-chosen keys: clipped before it is quoted in the message too
+    field = clip(str(ctx.get("field") or _field_path(tuple(first.get("loc", ())))), MAX_FIELD_CHARS)
     limit = next((ctx[k] for k in _LIMIT_KEYS if k in ctx), None)
     if not isinstance(limit, int | float | str | list | type(None)):
         limit = str(limit)
