@@ -176,6 +176,11 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
         error = ApiError("internal error")
         return _error_response(state, error)
 
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> Response:
+        """Our bug: still the JSON shape (Starlette re-raises it afterwards, so it is logged)."""
+        return _error_response(state, ApiError("internal error"))
+
 
 async def _require_ready(request: Request) -> None:
     if not request.app.state.ner.ready:

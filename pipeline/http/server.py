@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -56,11 +57,13 @@ class ConnectionLimits:
     max_header_bytes: int
     max_headers: int
     limit_concurrency: int | None
+    #: told of every refusal (the app's error counter), from the event-loop thread
+    on_refusal: Callable[[ApiError], None] = lambda error: None
 
     @classmethod
-    def of(cls, settings: HttpSettings) -> ConnectionLimits:
+    def of(cls, settings: HttpSettings, on_refusal: Callable[[ApiError], None] | None = None) -> ConnectionLimits:
         return cls(settings.header_timeout_s, settings.max_header_bytes, settings.max_headers,
-                   settings.limit_concurrency)
+                   settings.limit_concurrency, on_refusal or (lambda error: None))
 
 
 def error_response(error: ApiError) -> bytes:
@@ -166,6 +169,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         limit = self.limits.limit_concurrency
         if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
             log.warning("over_concurrency_limit", limit=limit)
+            self.limits.on_refusal(UnavailableError("over the concurrency limit"))
             app = self._unavailable
         super()._start_asgi_task(cycle, app)
 
@@ -203,6 +207,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._lingering or self.transport.is_closing():
             return
         log.info("request_refused", status=error.status, error_type=error.error_type)
+        self.limits.on_refusal(error)
         if self._busy() or not self.transport.can_write_eof():
             self.transport.close()
             return
@@ -212,19 +217,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_S, self.transport.close)
 
 
-def protocol_class(settings: HttpSettings) -> type[GuardedHttpToolsProtocol]:
+def protocol_class(settings: HttpSettings, on_refusal: Callable[[ApiError], None] | None = None,
+                   ) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to ``settings``' limits (uvicorn builds one instance per connection)."""
-    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": ConnectionLimits.of(settings)})
+    limits = ConnectionLimits.of(settings, on_refusal)
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
 
 
 def uvicorn_config(app: Any, settings: HttpSettings, **overrides: Any) -> uvicorn.Config:
     """The one uvicorn configuration for ``app`` (``ner-stage serve``, ``run`` and the tests):
     the guarded protocol, uvloop when wanted and installed, the keep-alive timeout, no server
-    or date header. ``overrides`` are extra ``uvicorn.Config`` arguments (e.g. ``log_level``)."""
+    or date header. ``overrides`` are extra ``uvicorn.Config`` arguments (e.g. ``log_level``).
+    Refusals count in the app's ``ner_http_errors_total`` when ``app`` is ours."""
+    metrics = getattr(getattr(getattr(app, "state", None), "ner", None), "metrics", None)
+    on_refusal = (lambda error: metrics.errors.labels(error.error_type).inc()) if metrics is not None else None
     fast = settings.workers_uvloop and importlib.util.find_spec("uvloop") is not None
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "loop": "uvloop" if fast else "asyncio",
-        "http": protocol_class(settings), "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "http": protocol_class(settings, on_refusal), "timeout_keep_alive": settings.keep_alive_timeout_s,
         "access_log": settings.access_log, "log_level": "info", "lifespan": "on",
         "timeout_graceful_shutdown": settings.timeout_graceful_shutdown_s,
         "server_header": False, "date_header": False,

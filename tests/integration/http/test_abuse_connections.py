@@ -130,11 +130,14 @@ def test_an_unauthenticated_upload_is_refused_before_its_body(server):
     assert response.elapsed < TIMEOUT_S  # not a body timeout
 
 
-def test_normal_requests_still_work_after_the_attacks(server):
+def test_normal_requests_still_work_after_the_attacks_and_the_refusals_are_counted(server):
     with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {KEY}"}) as client:
         response = client.post("/predict_tokens", json={"inputs": ["Maria Garcia lives in Berlin"],
                                                         "aggregation_strategy": "first"})
+        metrics = client.get("/metrics").text
     assert response.status_code == 200 and response.json()[0]
+    for error_type in ("timeout", "headers_too_large", "bad_request", "unauthorized"):
+        assert f'ner_http_errors_total{{error_type="{error_type}"}}' in metrics, error_type
 
 
 def test_over_the_concurrency_limit_requests_get_503_json(rampart_service, tmp_path):
