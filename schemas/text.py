@@ -52,37 +52,48 @@ class JsonProblem:
     limit: Any
 
 
-def _path(parts: tuple) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+def _path(root: str, link: tuple | None) -> str:
+    """``a.b[3]`` from the chain of (parent link, key) pairs that led to a value."""
+    keys: list = []
+    while link is not None:
+        link, key = link
+        keys.append(key)
+    out = root
+    for key in reversed(keys):
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
     return out
 
 
 def inspect(value: Any, *, root: str, max_depth: int, numbers: bool = False) -> tuple[JsonProblem | None, bool]:
     """Walk ``value`` breadth-first without recursion. Returns the first problem (a container
     nested deeper than ``max_depth`` below ``root``; with ``numbers``, a non-finite float or an
-    integer outside I-JSON's range) and whether any string holds a lone surrogate."""
+    integer outside I-JSON's range) and whether any string holds a lone surrogate. Paths are
+    built only for a problem (this runs on every request body)."""
+    search = _LONE_SURROGATE.search
     surrogates = False
-    level: list[tuple[tuple, Any]] = [((root,), value)]
+    level: list[tuple[Any, tuple | None]] = [(value, None)]
     depth = 0
     while level:
-        deeper: list[tuple[tuple, Any]] = []
-        for path, item in level:
+        deeper: list[tuple[Any, tuple | None]] = []
+        for item, link in level:
             if isinstance(item, str):
-                surrogates = surrogates or _LONE_SURROGATE.search(item) is not None
-            elif isinstance(item, dict | list):
+                surrogates = surrogates or search(item) is not None
+            elif isinstance(item, dict):
                 if depth >= max_depth:
-                    return JsonProblem(_path(path), f"nested more than {max_depth} levels deep", max_depth), surrogates
-                pairs = item.items() if isinstance(item, dict) else enumerate(item)
-                for key, child in pairs:
-                    if isinstance(key, str):
-                        surrogates = surrogates or _LONE_SURROGATE.search(key) is not None
-                    deeper.append(((*path, key), child))
+                    return JsonProblem(_path(root, link), f"nested more than {max_depth} levels deep", max_depth), \
+                        surrogates
+                for key, child in item.items():
+                    surrogates = surrogates or (isinstance(key, str) and search(key) is not None)
+                    deeper.append((child, (link, key)))
+            elif isinstance(item, list):
+                if depth >= max_depth:
+                    return JsonProblem(_path(root, link), f"nested more than {max_depth} levels deep", max_depth), \
+                        surrogates
+                deeper.extend((child, (link, i)) for i, child in enumerate(item))
             elif numbers and isinstance(item, float) and not math.isfinite(item):
-                return JsonProblem(_path(path), "must be a finite number", None), surrogates
+                return JsonProblem(_path(root, link), "must be a finite number", None), surrogates
             elif numbers and isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INT:
-                return JsonProblem(_path(path), f"integers must be within +-{MAX_SAFE_INT} (I-JSON)",
+                return JsonProblem(_path(root, link), f"integers must be within +-{MAX_SAFE_INT} (I-JSON)",
                                    MAX_SAFE_INT), surrogates
         level = deeper
         depth += 1
