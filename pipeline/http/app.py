@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import InputError, TextTooLongError
+from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyMiddleware
 from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
@@ -239,14 +240,19 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     dependencies = [Depends(_require_ready)]
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router, dependencies=dependencies)
+    app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
+    app.include_router(viewer.router)  # the page is open (see open_routes); the API calls it makes carry the key
     _install_error_handlers(app, state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
                        body_timeout_s=settings.body_timeout_s, body_min_rate=settings.body_min_rate)
-    # API keys are checked before the body is read, on every path but the open ones (probes, docs)
-    open_paths = {route.path for route in ops.routes} | {app.docs_url, app.openapi_url,
-                                                         app.swagger_ui_oauth2_redirect_url}
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_paths=open_paths,
+    # API keys are checked before the body is read, on every route but the open ones (the probes,
+    # the docs, the viewer page): (method, path) pairs, since GET / is open and POST / is not
+    open_routes = {(method, route.path) for router in (ops, viewer.router) for route in router.routes
+                   for method in route.methods}
+    open_routes |= {(method, path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
+                    for method in ("GET", "HEAD")}
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_routes=open_routes,
                        on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
     app.add_middleware(_TimingMiddleware, metrics=metrics)
     return app

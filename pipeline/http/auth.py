@@ -2,12 +2,12 @@
 
 No keys configured means no auth (local use). With keys: a missing or malformed header is
 ``401`` (with ``WWW-Authenticate: Bearer``), an unknown key ``403``. Keys are compared in
-constant time. Health, readiness, metrics and the docs stay open for probes and scrapers.
+constant time. Health, readiness, metrics, the docs and the viewer page (``GET /``) stay open.
 
 The check is a pure ASGI middleware, not a route dependency: FastAPI parses and validates the
 body before it solves dependencies, so a dependency would answer an unauthenticated malformed
 body with 422 (and would read an unauthenticated 8 MiB upload first). The middleware answers
-before the body is read, for every path that is not open, including paths no route matches (so
+before the body is read, for every route that is not open, including paths no route matches (so
 ``POST /predict_tokens/`` without a key is 401, never a redirect or a hint about routes). Its
 refusals close the connection, so an unread body cannot hold it.
 """
@@ -45,17 +45,18 @@ class ApiKeyAuth:
 
 
 class ApiKeyMiddleware:
-    """Refuses requests to any path outside ``open_paths`` unless they carry a valid key."""
+    """Refuses requests to anything but ``open_routes`` (``(method, path)`` pairs) unless they
+    carry a valid key."""
 
-    def __init__(self, app: ASGIApp, keys: list[bytes], open_paths: Iterable[str],
+    def __init__(self, app: ASGIApp, keys: list[bytes], open_routes: Iterable[tuple[str, str]],
                  on_refusal: Callable[[ApiError], None] = lambda error: None) -> None:
         self.app = app
         self.auth = ApiKeyAuth(keys)
-        self.open_paths = frozenset(open_paths)
+        self.open_routes = frozenset(open_routes)
         self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.auth.keys or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or not self.auth.keys or (scope["method"], scope["path"]) in self.open_routes:
             await self.app(scope, receive, send)
             return
         header = next((value for name, value in scope["headers"] if name == b"authorization"), None)

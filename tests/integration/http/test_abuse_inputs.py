@@ -69,6 +69,16 @@ def test_async_predict_replaces_lone_surrogates_in_inputs_and_metadata(live_serv
     assert job["metadata"] == {"note \ufffd": "x \ufffd y", "n": [1, 2.5, None, True]}
 
 
+def test_hugging_face_route_replaces_lone_surrogates(live_server):
+    with live_server.client() as client:
+        got = _post(client, "/", _json_with_surrogates({"inputs": SURROGATE,
+                                                        "parameters": {"aggregation_strategy": "first"}}))
+        want = client.post("/", json={"inputs": REPLACED, "parameters": {"aggregation_strategy": "first"}})
+    assert got.status_code == 200, got.text
+    assert got.json() == want.json() and got.json()
+    assert all(REPLACED[e["start"] : e["end"]] == e["word"] for e in got.json())
+
+
 def test_redact_replaces_lone_surrogates(live_server):
     text = "mail john@x.com \ud800 Maria Garcia"
     with live_server.client() as client:
@@ -128,6 +138,16 @@ def test_no_coercion_and_scores_in_range(live_server, extra, field):
             _error(_post(client, path, b'{"inputs": ["Maria Garcia"], ' + extra + b"}"), 422, field)
 
 
+@pytest.mark.parametrize("parameters, field", [
+    (b'{"aggregation_strategy": 1}', "parameters.aggregation_strategy"),
+    (b'{"stride": "8"}', "parameters.stride"),
+    (b'{"ignore_labels": "O"}', "parameters.ignore_labels"),
+])
+def test_hugging_face_parameters_are_strict(live_server, parameters, field):
+    with live_server.client() as client:
+        _error(_post(client, "/", b'{"inputs": "Maria Garcia", "parameters": ' + parameters + b"}"), 422, field)
+
+
 def test_label_thresholds_in_range_are_applied(live_server):
     with live_server.client() as client:
         loose = client.post("/predict_tokens", json={"inputs": [REPLACED], "aggregation_strategy": "first"})
@@ -141,7 +161,7 @@ def test_label_thresholds_in_range_are_applied(live_server):
 
 # -- one shape for parse errors; short echoes -----------------------------------------------
 
-@pytest.mark.parametrize("path", ["/predict_tokens", "/async/predict_tokens", "/redact"])
+@pytest.mark.parametrize("path", ["/predict_tokens", "/async/predict_tokens", "/redact", "/"])
 def test_undecodable_bytes_and_malformed_json_get_the_same_answer(live_server, path):
     with live_server.client() as client:
         answers = [_post(client, path, content) for content in (
@@ -172,7 +192,7 @@ def keyed_server(rampart_service, tmp_path_factory):
 
 def test_a_malformed_body_without_a_key_gets_401(keyed_server):
     with keyed_server.client() as client:
-        for path in ("/predict_tokens", "/async/predict_tokens", "/redact", "/nope"):
+        for path in ("/predict_tokens", "/async/predict_tokens", "/redact", "/", "/nope"):
             response = _post(client, path, b'{"inputs": [')
             _error(response, 401, "authorization", "unauthorized")
             assert response.headers["www-authenticate"] == "Bearer"
@@ -185,8 +205,8 @@ def test_no_redirects_with_or_without_a_key(keyed_server):
         anonymous = client.post("/predict_tokens/", json={"inputs": ["a"]})
         keyed = client.post("/predict_tokens/", json={"inputs": ["a"]}, headers={"Authorization": "Bearer the-key"})
         get_keyed = client.get("/info/", headers={"Authorization": "Bearer the-key"})
-        probes = [client.get(path).status_code for path in ("/health", "/ready", "/metrics", "/openapi.json")]
+        probes = [client.get(path).status_code for path in ("/health", "/ready", "/metrics", "/openapi.json", "/")]
     _error(anonymous, 401, "authorization", "unauthorized")
     _error(keyed, 404, "path", "http")
     _error(get_keyed, 404, "path", "http")
-    assert probes == [200] * 4
+    assert probes == [200] * 5  # the open routes: probes, docs, the viewer page
