@@ -1,14 +1,14 @@
 import orjson
 import pytest
 
-from pipeline.http.errors import ConflictError, NotFoundError
-from pipeline.http.jobs import JobStore
+from pipeline.http.jobs import JobConflictError, JobNotFoundError
+from pipeline.http.jobs.sqlite import SqliteJobStore
 from pipeline.http.runner import callback_body
 
 
 @pytest.fixture()
 def store():
-    s = JobStore(":memory:")
+    s = SqliteJobStore(":memory:")
     yield s
     s.close()
 
@@ -40,9 +40,9 @@ def test_cancel_rules(store):
     store.create("a", b"{}", "https://h/cb", None)
     cancelled = store.cancel("a")
     assert cancelled.status == "cancelled" and cancelled.delivery == "pending"
-    with pytest.raises(ConflictError):
+    with pytest.raises(JobConflictError):
         store.cancel("a")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(JobNotFoundError):
         store.cancel("nope")
     store.create("b", b"{}", None, None)
     store.claim_next()
