@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from deploy.validate import compose, jobs_db, kubernetes
 
+SECRET_ENV = ("          env:\n            - name: NER_JOBS_DB\n              valueFrom:\n"
+              "                secretKeyRef:\n                  name: ner-stage-jobs-db\n                  key: uri\n")
+
 
 def _compose(tree):
     problems, _ = compose.check(tree.root / "docker-compose.yml", tree.root)
@@ -44,15 +47,13 @@ def test_compose_api_waits_for_a_healthy_database(tree):
 def test_k8s_dsn_in_a_configmap_is_refused(tree):
     tree.edit("deploy/k8s/config.yaml", "  NER_JOB_WORKERS: \"1\"",
               "  NER_JOB_WORKERS: \"1\"\n  NER_JOBS_DB: postgresql://ner:pw@db:5432/jobs")
-    tree.edit("deploy/k8s/api.yaml", "          env:\n            - name: NER_JOBS_DB\n              valueFrom:\n"
-              "                secretKeyRef:\n                  name: ner-stage-jobs-db\n                  key: uri\n", "")
+    tree.edit("deploy/k8s/api.yaml", SECRET_ENV, "")
     (problem,) = _k8s(tree)
     assert problem.where.startswith("Deployment/ner-stage-api") and "from a Secret" in problem.message
 
 
 def test_k8s_api_without_a_jobs_db_is_refused(tree):
-    tree.edit("deploy/k8s/api.yaml", "          env:\n            - name: NER_JOBS_DB\n              valueFrom:\n"
-              "                secretKeyRef:\n                  name: ner-stage-jobs-db\n                  key: uri\n", "")
+    tree.edit("deploy/k8s/api.yaml", SECRET_ENV, "")
     (problem,) = _k8s(tree)
     assert "NER_JOBS_DB is not set" in problem.message
 
