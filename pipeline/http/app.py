@@ -1,10 +1,11 @@
 """The ASGI app factory: ``create_app(settings, service=None)``.
 
-Start-up order (lifespan): open the job store, load and warm the model (unless a service is
-given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and start the job
-runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop accepting jobs, let
-the batcher finish what is queued, close the store. Jobs that were running are recovered on
-the next start.
+Start-up order (lifespan): open (and migrate) the job store, load and warm the model (unless a
+service is given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and
+start the job runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop
+accepting jobs and hand the running ones back to the queue, let the batcher finish what is
+queued, close the store. Jobs of a process that died are taken over when their lease runs out
+(or at once by the next start, with the one-process SQLite store).
 """
 
 from __future__ import annotations
