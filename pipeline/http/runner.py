@@ -168,6 +168,9 @@ class JobRunner:
             heartbeat = asyncio.create_task(self._heartbeat(control, job.lease_expires_at or 0.0))
             try:
                 await self._run(job, control)
+            except JobStoreError as exc:  # the outcome is not recorded: the lease runs out, the job runs again
+                log.warning("job_outcome_not_recorded", job_id=job.id, error=str(exc))
+                await asyncio.sleep(self.settings.job_poll_s)
             finally:
                 heartbeat.cancel()
                 self._running.pop(job.id, None)

@@ -6,9 +6,11 @@
   history, attempt 1, both replicas doing work);
 - A is SIGKILLed while it holds a job with a callback: B takes the job over when A's lease runs
   out, finishes it, and the receiver gets the signed callback (at least once, same
-  ``Idempotency-Key`` every time, signature verified with ``pipeline.http.callbacks.verify``).
+  ``Idempotency-Key`` every time, signature verified with ``pipeline.http.callbacks.verify``);
+- a replica SIGKILLed in the middle of a callback POST: another replica sends the callback again
+  when the delivery lease runs out (same key, same body, a valid signature).
 
-The last test kills A, so it runs last (pytest keeps file order).
+The kill tests run last (pytest keeps file order); the mid-callback one starts its own replica.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import orjson
@@ -62,7 +66,7 @@ def _serve(name: str, dsn: str) -> Replica:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("NER_")},
            "NER_CALLBACK_SECRET": SECRET, "NER_CALLBACK_BACKOFF_S": "0.05", "NER_THREADS": "1",
            "NER_API_KEYS": orjson.dumps(list(KEYS)).decode(), "NER_JOB_LEASE_S": str(LEASE_S),
-           "NER_JOB_POLL_S": "0.2", "NER_CALLBACK_ALLOW_LIST": '["127.0.0.1"]'}
+           "NER_JOB_POLL_S": "0.2", "NER_CALLBACK_ALLOW_LIST": '["127.0.0.1"]', "NER_CALLBACK_TIMEOUT_S": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "serve", "--host", "127.0.0.1",
                              "--port", str(port), "--jobs-db", dsn],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -216,3 +220,80 @@ def test_a_replica_killed_holding_a_job_is_taken_over_and_the_callback_delivered
     runs = _sql(dsn, "SELECT attempt, owner, outcome FROM job_runs WHERE job_id = %s ORDER BY attempt", killed_job)
     assert runs[0] == (1, a_owner, "lost")
     assert runs[-1][2] == "succeeded" and f":{b.proc.pid}:" in runs[-1][1]
+
+
+class HoldingReceiver:
+    """Records callbacks; holds the first one open (no answer) until :meth:`release`."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict, bytes]] = []
+        self.released = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                if len(receiver.received) == 1:
+                    receiver.released.wait(60)
+                with contextlib.suppress(OSError):  # the first sender may be dead by now
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.release()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_replica_killed_mid_callback_has_the_callback_sent_again_by_another(cluster):
+    a, b, dsn = cluster
+    c = _serve("C", dsn)  # a replacement pod (A may have been killed above)
+    receiver = HoldingReceiver()
+    try:
+        _wait_ready(c)
+        live = [r for r in (a, b, c) if r.proc.poll() is None]
+        job_id = _submit(live[0], [TEXT], callback_url=receiver.url)
+        deadline = time.monotonic() + 60
+        while not receiver.received:
+            assert time.monotonic() < deadline, "no callback attempt"
+            time.sleep(0.02)
+        (owner,) = _sql(dsn, "SELECT delivery_owner FROM jobs WHERE id = %s", job_id)[0]
+        sender = next(r for r in live if f":{r.proc.pid}:" in owner)
+        sender.proc.send_signal(signal.SIGKILL)  # dies with the POST in flight, before any answer
+        sender.proc.wait(10)
+        receiver.release()
+        deadline = time.monotonic() + 60
+        while len(receiver.received) < 2:
+            assert time.monotonic() < deadline, "the callback was not sent again"
+            time.sleep(0.05)
+        survivor = next(r for r in live if r is not sender)
+        final = _poll(survivor, job_id)
+        deadline = time.monotonic() + 10
+        while (delivery := _sql(dsn, "SELECT delivery, delivery_owner FROM jobs WHERE id = %s", job_id)[0])[0] \
+                != "delivered":
+            assert time.monotonic() < deadline, "the second delivery was not recorded"
+            time.sleep(0.05)
+    finally:
+        receiver.close()
+        if c.proc.poll() is None:
+            c.proc.terminate()
+            c.proc.wait(30)
+    (first_headers, first_body), (second_headers, second_body) = receiver.received[:2]
+    assert first_headers["idempotency-key"] == second_headers["idempotency-key"] == job_id
+    assert first_body == second_body and orjson.loads(second_body)["status"] == "succeeded"
+    assert verify(SECRET.encode(), first_headers["x-ner-signature"], first_body)
+    assert verify(SECRET.encode(), second_headers["x-ner-signature"], second_body)
+    assert final["status"] == "succeeded"
+    assert f":{sender.proc.pid}:" not in delivery[1]  # recorded by the replica that took over
