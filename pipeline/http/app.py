@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import InputError, TextTooLongError
+from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyAuth
 from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
@@ -253,7 +254,9 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
         dependencies.insert(0, Depends(ApiKeyAuth(keys)))
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router, dependencies=dependencies)
+    app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
+    app.include_router(viewer.router)  # the page is open; the API calls it makes carry the key
     _install_error_handlers(app, state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(_TimingMiddleware, metrics=metrics)
