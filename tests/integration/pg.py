@@ -1,7 +1,8 @@
 """A real PostgreSQL server for the tests: Debian's ``postgresql`` package, started per session.
 
 Binaries come from ``/usr/lib/postgresql/<version>/bin`` (the newest there), else ``initdb``
-on PATH; ``.ci/run`` installs the Debian package when neither is present. Why the Debian
+on PATH; ``scripts/install-postgres.sh`` (run by ``scripts/test.sh``) installs the Debian
+package when neither is present. Why the Debian
 package rather than the ``pgserver`` wheel: it is the same build users deploy, it is in every
 Debian/Ubuntu mirror CI can reach, and it does not depend on a small wheel's release cadence.
 
@@ -125,7 +126,7 @@ class PostgresServer:
 def postgres_server() -> Iterator[PostgresServer]:
     bindir = find_bin()
     if bindir is None:
-        message = "PostgreSQL binaries not found (apt-get install -y postgresql; .ci/run does)"
+        message = "PostgreSQL binaries not found (scripts/install-postgres.sh installs Debian postgresql)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " -- CI=true: a missing database fails the run")
         pytest.skip(message)
