@@ -2,6 +2,7 @@
 key that created them, store errors map to HTTP statuses, and the cancel hook drops engine work."""
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -90,3 +91,47 @@ def test_a_job_cancelled_before_its_request_reaches_the_batcher_never_queues_it(
         return pending.gone and pending.future.cancelled() and control.reason == "lost"
 
     assert asyncio.run(scenario())
+
+
+class GatedEngine(FakeEngine):
+    """Holds every engine call until the test opens the gate (a job that stays running)."""
+
+    def __init__(self, num_labels: int) -> None:
+        super().__init__(num_labels)
+        self.gate = threading.Event()
+
+    def run(self, batch):
+        assert self.gate.wait(30), "the test never opened the gate"
+        return super().run(batch)
+
+
+def _wait_status(client, job_id: str, status: str) -> dict:
+    deadline = time.monotonic() + 10
+    while (doc := client.get(f"/jobs/{job_id}").json())["status"] != status:
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.01)
+    return doc
+
+
+def test_queued_jobs_past_the_cap_get_429_and_a_cancelled_running_job_frees_its_worker():
+    bundle = load_bundle()
+    engine = GatedEngine(bundle.num_labels)
+    service = NerService(bundle, engine)
+    settings = HttpSettings.load(jobs_db=":memory:", max_queued_jobs=2, job_workers=1)
+    with TestClient(create_app(settings, service=service)) as client:
+        submit = lambda: client.post("/async/predict_tokens", json={"inputs": ["hello"]})  # noqa: E731
+        first = submit().json()["job_id"]
+        _wait_status(client, first, "running")
+        second, third = submit().json()["job_id"], submit().json()["job_id"]
+        refused = submit()
+        cancelled = client.delete(f"/jobs/{first}")
+        _wait_status(client, second, "running")  # the worker let go of the cancelled job at once
+        engine.gate.set()
+        _wait_status(client, third, "succeeded")
+        store = client.app.state.ner.store
+        runs = store.runs(first)
+        final = client.get(f"/jobs/{first}").json()
+    assert refused.status_code == 429 and refused.json()["limit"] == 2 and refused.headers["Retry-After"]
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert final["status"] == "cancelled" and final["result"] is None
+    assert [r.outcome for r in runs] == ["cancelled"]
