@@ -10,17 +10,32 @@ body with 422 (and would read an unauthenticated 8 MiB upload first). The middle
 before the body is read, for every route that is not open, including paths no route matches (so
 ``POST /predict_tokens/`` without a key is 401, never a redirect or a hint about routes). Its
 refusals close the connection, so an unread body cannot hold it.
+
+A verified key's sha256 is left on ``request.state.api_key_hash`` (:func:`caller_key_hash`):
+async jobs record it, and only the same key can read or cancel them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipeline.http.errors import ApiError, ForbiddenError, UnauthorizedError
+
+
+def key_hash(key: bytes) -> str:
+    """sha256 hex of an API key: what is stored about a caller (never the key itself)."""
+    return hashlib.sha256(key).hexdigest()
+
+
+def caller_key_hash(request: Request) -> str | None:
+    """The hash of the key this request was authenticated with; None when auth is off."""
+    return getattr(request.state, "api_key_hash", None)
 
 
 class ApiKeyAuth:
@@ -29,24 +44,24 @@ class ApiKeyAuth:
     def __init__(self, keys: list[bytes]) -> None:
         self.keys = keys
 
-    def refusal(self, header: bytes | None) -> ApiError | None:
-        """Why a request with this ``Authorization`` header value is refused, or None."""
+    def verify(self, header: bytes | None) -> str:
+        """The hash of the key in this ``Authorization`` header value; :class:`ApiError` if refused."""
         if not header:
-            return UnauthorizedError("missing Authorization: Bearer <api key>", field="authorization",
-                                     headers={"WWW-Authenticate": "Bearer"})
+            raise UnauthorizedError("missing Authorization: Bearer <api key>", field="authorization",
+                                    headers={"WWW-Authenticate": "Bearer"})
         scheme, _, token = header.partition(b" ")
         if scheme.lower() != b"bearer" or not token.strip():
-            return UnauthorizedError("Authorization must be 'Bearer <api key>'", field="authorization",
-                                     headers={"WWW-Authenticate": "Bearer"})
+            raise UnauthorizedError("Authorization must be 'Bearer <api key>'", field="authorization",
+                                    headers={"WWW-Authenticate": "Bearer"})
         given = token.strip()
         if not any(hmac.compare_digest(given, key) for key in self.keys):
-            return ForbiddenError("the API key is not valid", field="authorization")
-        return None
+            raise ForbiddenError("the API key is not valid", field="authorization")
+        return key_hash(given)
 
 
 class ApiKeyMiddleware:
     """Refuses requests to anything but ``open_routes`` (``(method, path)`` pairs) unless they
-    carry a valid key."""
+    carry a valid key; the key's hash goes to ``request.state.api_key_hash``."""
 
     def __init__(self, app: ASGIApp, keys: list[bytes], open_routes: Iterable[tuple[str, str]],
                  on_refusal: Callable[[ApiError], None] = lambda error: None) -> None:
@@ -60,10 +75,15 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
-        error = self.auth.refusal(header)
-        if error is None:
-            await self.app(scope, receive, send)
+        try:
+            hashed = self.auth.verify(header)
+        except ApiError as error:
+            await self._refuse(error, send)
             return
+        scope.setdefault("state", {})["api_key_hash"] = hashed
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, error: ApiError, send: Send) -> None:
         self.on_refusal(error)
         body = orjson.dumps(error.body())
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
