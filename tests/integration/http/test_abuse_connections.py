@@ -126,8 +126,7 @@ def test_an_unauthenticated_upload_is_refused_before_its_body(server):
         started = time.monotonic()
         sock.sendall(start + b'{"inputs": [')
         response = read_response(sock, started)
-    _refused(response, 401, "unauthorized", "authorization")
-    assert response.elapsed < TIMEOUT_S  # not a body timeout
+    _refused(response, 401, "unauthorized", "authorization")  # not 408: nothing waited for the body
 
 
 def test_normal_requests_still_work_after_the_attacks_and_the_refusals_are_counted(server):
@@ -141,18 +140,21 @@ def test_normal_requests_still_work_after_the_attacks_and_the_refusals_are_count
 
 
 def test_over_the_concurrency_limit_requests_get_503_json(rampart_service, tmp_path):
-    with start_server(rampart_service, tmp_path, limit_concurrency=3) as srv:
+    probe = head("GET", "/health", "Connection: close")
+    with start_server(rampart_service, tmp_path, limit_concurrency=3, header_timeout_s=60) as srv:
+        assert exchange(srv.url, probe).status == 200
         idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
         try:
-            time.sleep(0.2)
-            response = exchange(srv.url, head("GET", "/health"))
+            deadline = time.monotonic() + 20  # until the server has accepted the idle connections
+            while (response := exchange(srv.url, probe)).status == 200 and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             for sock in idle:
                 sock.close()
         assert response.status == 503 and response.headers["retry-after"] == "1"
         body = response.json()
-        assert body["error_type"] == "unavailable" and body["limit"] == 3
-        deadline = time.monotonic() + 10
-        while (again := exchange(srv.url, head("GET", "/health"))).status != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert body["error_type"] == "unavailable" and body["limit"] == 3 and response.closed
+        deadline = time.monotonic() + 20
+        while (again := exchange(srv.url, probe)).status != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert again.status == 200
