@@ -107,8 +107,8 @@ def resolve_classpath(cache_dir: Path | None = None, *, progress: Progress | Non
                       maven_repo: Path | None = None, timeout_s: float = 900.0) -> Path:
     """Directory holding every jar of Apache Kafka ``KAFKA_VERSION``; resolves it with Maven on first use.
 
-    ``progress`` gets one line per downloaded file (Maven's own "Downloaded from ..." lines,
-    shortened) so a slow first run is visibly alive. ``maven_repo`` overrides ``~/.m2/repository``
+    ``progress`` gets one line per downloaded jar (from Maven's own "Downloaded from ..." lines;
+    Maven's plugins included) so a slow first run is visibly alive. ``maven_repo`` overrides ``~/.m2/repository``
     (used to time a cold resolve).
     """
     cache = cache_dir or default_cache_dir()
@@ -157,10 +157,11 @@ def _copy_dependencies(mvn: str, out: Path, progress: Progress | None, maven_rep
     downloaded = 0
     for line in process.stdout:
         lines.append(line.rstrip())
-        if progress and line.startswith("Downloaded from"):
+        # "[INFO] Downloaded from central: https://.../kafka_2.13-4.1.0.jar (6.5 MB at 3.1 MB/s)"
+        url = re.search(r"Downloaded from \S+ (\S+\.jar)\b", line)
+        if progress and url:
             downloaded += 1
-            name = line.split("/")[-1].split(" ")[0]
-            progress(f"  [{downloaded}] {name}")
+            progress(f"  [{downloaded}] {url.group(1).rsplit('/', 1)[-1]}")
     try:
         code = process.wait(timeout_s)
     except subprocess.TimeoutExpired as exc:
