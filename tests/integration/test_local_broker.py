@@ -98,3 +98,18 @@ def test_start_and_stop_a_tansu_broker(tmp_path):
     assert broker.stop() is not None  # idempotent
     with pytest.raises(local_broker.LocalBrokerError):
         local_broker.wait_until_ready(broker.bootstrap, timeout_s=1)
+
+
+def test_the_broker_fixtures_are_apache_kafka_wherever_it_can_run(kafka_broker, eos_broker):
+    """No silent fallback: with Java and Maven (always so under CI=true) both fixtures are Apache Kafka."""
+    from pipeline.kafka.apache import ApacheKafkaUnavailableError, apache_available
+    from tests.integration.conftest import in_ci
+
+    try:
+        apache_available()
+        expected = True
+    except ApacheKafkaUnavailableError:
+        expected = in_ci()
+    if expected:
+        assert kafka_broker.kind in ("apache", "external") and eos_broker.kind in ("apache", "external")
+        assert kafka_broker.bootstrap == eos_broker.bootstrap and eos_broker.transactions
