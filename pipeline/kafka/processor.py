@@ -68,17 +68,6 @@ class Output:
     item: Pending | None = None
 
 
-class _KnownSpans:
-    """Span source that hands the redactor the entities this batch already computed, so the
-    model runs once per document for both output topics."""
-
-    def __init__(self) -> None:
-        self.spans: list[list[Entity]] = []
-
-    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
-        return self.spans
-
-
 def _failed(exc: BaseException) -> RecordFailedError:
     error = RecordFailedError(f"{type(exc).__name__}: {exc}"[:500])
     error.__cause__ = exc
@@ -97,8 +86,8 @@ class BatchProcessor:
         self.dlq_topic = dlq_topic
         self.max_text_chars = max_text_chars
         self.model = (service.bundle.name, service.bundle.revision)
-        self._known = _KnownSpans()
-        self.redactor = Redactor.from_settings(redact or RedactSettings(), self._known) if redacted_topic else None
+        # One answer per document: both records come from the redactor's merged detections.
+        self.redactor = Redactor.from_settings(redact or RedactSettings())
 
     # -- on arrival ----------------------------------------------------------------------
 
@@ -135,7 +124,7 @@ class BatchProcessor:
         docs = [p for p in batch if p.error is None and p.encoded is not None]
         entities = self._entities(docs) if docs else []
         docs, entities = self._keep_ok(docs, entities)
-        redactions = self._redactions(docs, entities) if self.redactor is not None and docs else [None] * len(docs)
+        redactions = self._redactions(docs, entities)
         results = {id(p): (ents, red) for p, ents, red in zip(docs, entities, redactions, strict=True)}
         processed_at = utc_now()
         outputs: list[Output] = []
@@ -186,22 +175,14 @@ class BatchProcessor:
         return [p for p, _ in kept], [e for _, e in kept]
 
     def _redactions(self, docs: list[Pending], entities: list[list[Entity]]) -> list:
-        redactor, known = self.redactor, self._known
-        known.spans = entities
-        try:
-            return redactor.redact([p.doc.text for p in docs])
-        except Exception:
-            out = []
-            for p, ents in zip(docs, entities, strict=True):
-                known.spans = [ents]
-                try:
-                    (one,) = redactor.redact([p.doc.text])
-                except Exception as exc:
-                    p.error, one = _failed(exc), None
-                out.append(one)
-            return out
-        finally:
-            known.spans = []
+        out = []
+        for p, ents in zip(docs, entities, strict=True):
+            try:
+                out.append(self.redactor.redact_spans(p.doc.text, ents))
+            except Exception as exc:
+                p.error = _failed(exc)
+                out.append(None)
+        return out
 
     def _outputs(self, p: Pending, ents: list[Entity], redaction, processed_at) -> list[Output]:
         """Both output records of one document; encoded before either is produced, so a
@@ -209,10 +190,10 @@ class BatchProcessor:
         msg, out = p.msg, []
         key, headers = msg.key(), msg.headers()
         if self.entities_topic:
-            record = entity_record(p.doc, p.source, ents, self.model, processed_at)
+            record = entity_record(p.doc, p.source, redaction.entities, self.model, processed_at)
             value = self.codec.encode(record, "entity_result", self.entities_topic)
             out.append(Output(ENTITIES, self.entities_topic, key, value, headers, p.source.partition, p))
-        if self.redacted_topic and redaction is not None:
+        if self.redacted_topic:
             record = redacted_record(p.doc, redaction.text, redaction.entities)
             value = self.codec.encode(record, "redacted_document", self.redacted_topic)
             out.append(Output(REDACTED, self.redacted_topic, key, value, headers, p.source.partition, p))
