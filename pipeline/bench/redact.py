@@ -95,7 +95,8 @@ from pipeline.config import ModelSettings
 from pipeline.redact import Redactor, RedactSettings
 from pipeline.service import NerService
 texts = json.loads(sys.stdin.read())
-redactor = Redactor.from_settings(RedactSettings.load(), NerService.from_settings(ModelSettings.load(threads=threads)))
+service = NerService.from_settings(ModelSettings.load(threads=threads or None))
+redactor = Redactor.from_settings(RedactSettings.load(), service)
 def run(ts):
     out = []
     for i in range(0, len(ts), batch):
