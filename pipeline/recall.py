@@ -21,6 +21,7 @@ and Hugging Face semantics are unchanged there.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -77,7 +78,7 @@ def recall_predictions(
     hits = np.flatnonzero((mass >= limits).any(axis=1))
     if not len(hits):
         return []
-    covered = [(p.start, p.end) for p in found]
+    covered = sorted((p.start, p.end) for p in found)
     out: list[Prediction] = []
     last_word_end = -1
     n = len(view.ids)
@@ -92,7 +93,7 @@ def recall_predictions(
             end += 1
         last_word_end = end
         start_char, end_char = int(view.offsets[first, 0]), int(view.offsets[end - 1, 1])
-        if any(s < end_char and start_char < e for s, e in covered):
+        if _overlaps(covered, start_char, end_char):
             continue
         word_mass = mass[first:end].max(axis=0)
         ratio = word_mass / limits
@@ -106,6 +107,13 @@ def recall_predictions(
         out.append(Prediction(label, float(word_mass[k]), start_char, end_char, int(view.ids[first]), index=first,
                               source=RECALL_SOURCE))
     return out
+
+
+def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Does ``[start, end)`` overlap one of ``spans`` (sorted, non-overlapping)? Binary search,
+    so a long document with thousands of entities stays linear-ish."""
+    i = bisect.bisect_right(spans, (start, float("inf"))) - 1
+    return (i >= 0 and spans[i][1] > start) or (i + 1 < len(spans) and spans[i + 1][0] < end)
 
 
 def _is_name(by_label: Mapping[str, list[int]]) -> bool:

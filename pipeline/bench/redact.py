@@ -65,13 +65,15 @@ def _measure(name: str, redact_all: Redact, docs: list[Document]) -> dict:
 
 
 def _ours(settings, config_file: str | None, batch_size: int, model: bool = True, spacy: bool = False) -> Redact:
+    from pipeline.config import DecodeSettings
     from pipeline.redact import Redactor, RedactSettings
     from pipeline.service import NerService
 
     redact_settings = RedactSettings.load(config_file)
     if spacy and "spacy" not in redact_settings.recognizers:
         redact_settings = redact_settings.model_copy(update={"recognizers": [*redact_settings.recognizers, "spacy"]})
-    service = NerService.from_settings(settings) if model and redact_settings.model_spans else None
+    decode = DecodeSettings.load(config_file)  # recall thresholds, as `ner-stage redact` and the worker use them
+    service = NerService.from_settings(settings, decode) if model and redact_settings.model_spans else None
     redactor = Redactor.from_settings(redact_settings, service)
 
     def run(texts: list[str]) -> list[list[Span]]:
@@ -245,7 +247,6 @@ def command(out_dir, corpus_name, n_docs, seed, batch_size, baseline, patterns_o
     docs = corpus(corpus_name, n_docs, seed)
     seed = seed if seed is not None else (2027 if corpus_name == "heldout" else 5)
     progress(f"generated {n_docs} {corpus_name} documents (seed {seed})")
-    # The CLI's services decode entity spans with the defaults (DecodeSettings' recall thresholds).
     thresholds = DecodeSettings.load(config_file).recall_thresholds
     result: dict = {"corpus": corpus_name, "docs": n_docs, "seed": seed, "batch_size": batch_size,
                     "threads": settings.threads, "model": str(settings.model), "engine": settings.engine,

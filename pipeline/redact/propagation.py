@@ -15,6 +15,7 @@ case-insensitively (``ignore_case``); other values match exactly. Values shorter
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,24 @@ from pipeline.spans import LABEL_GROUPS, Entity
 
 PROPAGATED = "propagated"
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+class _Coverage:
+    """Characters inside detected spans, merged into sorted runs, for O(log n) "already covered?"."""
+
+    def __init__(self, spans: Sequence[Entity]) -> None:
+        runs: list[list[int]] = []
+        for start, end in sorted((s.start, s.end) for s in spans):
+            if runs and start <= runs[-1][1]:
+                runs[-1][1] = max(runs[-1][1], end)
+            else:
+                runs.append([start, end])
+        self.starts = [r[0] for r in runs]
+        self.ends = [r[1] for r in runs]
+
+    def contains(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start) - 1
+        return i >= 0 and end <= self.ends[i]
 
 
 @dataclass(frozen=True)
@@ -43,7 +62,7 @@ class Propagation:
             return []
         exact = [v for v, (_, _, caseless) in values.items() if not caseless]
         folded = [v for v, (_, _, caseless) in values.items() if caseless]
-        covered = sorted((s.start, s.end) for s in spans)
+        covered = _Coverage(spans)
         found: list[Entity] = []
         for keys, flags in ((exact, 0), (folded, re.IGNORECASE)):
             if not keys:
@@ -52,7 +71,7 @@ class Propagation:
                                  + r")(?!\w)", flags)
             for match in pattern.finditer(text):
                 start, end = match.span()
-                if any(s <= start and end <= e for s, e in covered):
+                if covered.contains(start, end):
                     continue
                 hit = values.get(match.group() if not flags else match.group().casefold())
                 if hit is None:  # re's case folding and str.casefold differ (rare: ß, ﬁ)
