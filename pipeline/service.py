@@ -58,6 +58,8 @@ class PredictOptions:
     #: Entity spans only: words joining an entity below argmax (see ``pipeline.recall``); empty
     #: for /predict_tokens, so BEI/HF semantics are unchanged there.
     recall_thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: Overlap in tokens between windows of a long text (None: the service's configured stride).
+    stride: int | None = None
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -152,7 +154,8 @@ class NerService:
                     f"inputs[{i}] has {len(text)} characters; the limit is {self.max_chars}", field=f"inputs[{i}]"
                 )
         return self.encoder.encode(
-            list(texts), truncate=options.truncate, direction=options.truncation_direction, stride=self.stride
+            list(texts), truncate=options.truncate, direction=options.truncation_direction,
+            stride=self.stride if options.stride is None else options.stride,
         )
 
     def infer(self, docs: Sequence[EncodedText]) -> list[np.ndarray]:
