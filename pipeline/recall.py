@@ -12,11 +12,13 @@ still merge into ``<NAME>``/``<ADDRESS>``.
 
 A word is a first token and its continuing sub-words (HF's word grouping); its mass is the
 maximum over its tokens. Below argmax a word joins ``NAME`` only if it is capitalised and not
-one of a few capitalised English function words (``She``, ``You``, ``The``...): at low thresholds
-those were most of the over-redaction on the development corpus, and a lower-case name still
-joins when argmax says so. Words found this way carry ``source="model:recall"`` and the mass as
-their score. ``/predict_tokens`` never uses this (its options have no recall thresholds), so BEI
-and Hugging Face semantics are unchanged there.
+one of a few capitalised English function words (``She``, ``You``, ``The``...) or a short
+acronym (``IBAN``, ``SSN``): at low thresholds those were most of the over-redaction on the
+development corpus, and a lower-case name still joins when argmax says so.
+
+Words found this way carry ``source="model:recall"`` and the mass as their score.
+``/predict_tokens`` never uses this (its options have no recall thresholds), so BEI and Hugging
+Face semantics are unchanged there.
 """
 
 from __future__ import annotations
@@ -121,7 +123,10 @@ def _is_name(by_label: Mapping[str, list[int]]) -> bool:
 
 
 def _capitalised(word: str) -> bool:
-    return word[:1].isupper() and word not in NOT_NAMES
+    """``Smith``, ``O'Neil``, ``SCHMITT``; not ``she``, ``She``, nor short acronyms (``IBAN``, ``SSN``)."""
+    if not word[:1].isupper() or word in NOT_NAMES:
+        return False
+    return not (word.isupper() and len(word) <= 4)
 
 
 def _subword(view: TokenView, i: int) -> bool:

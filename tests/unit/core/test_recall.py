@@ -14,7 +14,7 @@ from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, RECALL_SOURCE
 from pipeline.service import NerService, PredictOptions
 from tests.fakes import FakeEngine
 
-TEXT = "The founders: Bašić, Smith and smith met at 415 Oak Street. She left."
+TEXT = "The founders: Bašić, Smith and smith met at 415 Oak Street. She left. IBAN follows."
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +57,10 @@ def test_words_below_argmax_join_an_entity_at_the_group_threshold(service):
     assert entities(service, logits, doc, {"SURNAME": 0.025}) == [("Bašić", "SURNAME", RECALL_SOURCE, 0.03)]
 
 
-def test_names_below_argmax_must_be_capitalised_and_not_function_words(service):
+def test_names_below_argmax_must_be_capitalised_and_not_function_words_or_acronyms(service):
     (doc,) = service.encode([TEXT])
     logits = logits_with(service, doc, {"smith": {"B-SURNAME": 0.3}, "She": {"B-GIVEN_NAME": 0.3},
-                                        "Oak": {"B-STREET_NAME": 0.3}})
+                                        "IBAN": {"B-GIVEN_NAME": 0.3}, "Oak": {"B-STREET_NAME": 0.3}})
     got = entities(service, logits, doc, {"NAME": 0.05, "ADDRESS": 0.05})
     assert got == [("Oak", "STREET_NAME", RECALL_SOURCE, 0.3)]
 
