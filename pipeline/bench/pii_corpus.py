@@ -79,6 +79,15 @@ def _fill(templates: list[str], values: Values, filler: tuple[str, ...], rng: ra
     return Document(text, tuple(planted))
 
 
+def _by_kind(makers: dict[str, Callable[[], str]]) -> Values:
+    def value(kind: str) -> str:
+        if kind not in makers:
+            raise ValueError(f"unknown PII kind {kind!r}")
+        return makers[kind]()
+
+    return value
+
+
 def _faker_values(seed: int, locales: tuple[str, ...], rng: random.Random) -> Callable[[], Values]:
     from faker import Faker
 
@@ -91,33 +100,19 @@ def _faker_values(seed: int, locales: tuple[str, ...], rng: random.Random) -> Ca
         fake = fakers[rng.choice(locales)]
         contact = fakers[rng.choice(("en_US", "en_US", "en_GB"))]  # phones, addresses: US/UK formats
 
-        def value(kind: str) -> str:
-            if kind == "name":
-                return f"{fake.first_name()} {fake.last_name()}"
-            if kind == "first":
-                return fake.first_name()
-            if kind == "last":
-                return fake.last_name()
-            if kind == "email":
-                return fake.email()
-            if kind == "phone":
-                return contact.phone_number()
-            if kind == "card":
-                digits = us.credit_card_number()
-                if rng.random() < 0.5 and len(digits) == 16:  # half written in groups of four
-                    return " ".join(digits[i : i + 4] for i in range(0, 16, 4))
-                return digits
-            if kind == "iban":
-                return contact.iban()
-            if kind == "ssn":
-                return us.ssn()
-            if kind == "address":
-                return f"{contact.street_address()}, {contact.city()}".replace("\n", ", ")
-            if kind == "ip":
-                return us.ipv4_public()
-            raise ValueError(f"unknown PII kind {kind!r}")
+        def card() -> str:
+            digits = us.credit_card_number()
+            if rng.random() < 0.5 and len(digits) == 16:  # half written in groups of four
+                return " ".join(digits[i : i + 4] for i in range(0, 16, 4))
+            return digits
 
-        return value
+        return _by_kind({
+            "name": lambda: f"{fake.first_name()} {fake.last_name()}", "first": fake.first_name,
+            "last": fake.last_name, "email": fake.email, "phone": contact.phone_number, "card": card,
+            "iban": contact.iban, "ssn": us.ssn, "ip": us.ipv4_public,
+            "address": lambda: f"{contact.street_address()}, {contact.city()}".replace("\n", ", "),
+        })
+
 
     return for_doc
 
@@ -156,6 +151,11 @@ def _iban(rng: random.Random) -> str:
     return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)) if rng.random() < 0.5 else iban
 
 
+def _ssn(rng: random.Random) -> str:
+    area = rng.choice([a for a in range(1, 900) if a != 666])
+    return f"{area:03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
+
+
 def heldout(n: int, seed: int = 2027) -> list[Document]:
     """Held-out corpus: mimesis, other locales and templates. Not for tuning."""
     from mimesis import Address, Internet, Locale, Payment, Person
@@ -172,30 +172,12 @@ def heldout(n: int, seed: int = 2027) -> list[Document]:
         place_locale = rng.choice((Locale.EN, Locale.EN_GB))
         place, phone_person = places[place_locale], people[place_locale]
 
-        def value(kind: str, person=person, place=place, phone_person=phone_person) -> str:
-            if kind == "name":
-                return person.full_name()
-            if kind == "first":
-                return person.first_name()
-            if kind == "last":
-                return person.last_name()
-            if kind == "email":
-                return person.email()
-            if kind == "phone":
-                return phone_person.phone_number()
-            if kind == "card":
-                return payment.credit_card_number()
-            if kind == "iban":
-                return _iban(rng)
-            if kind == "ssn":
-                area = rng.choice([a for a in range(1, 900) if a != 666])
-                return f"{area:03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
-            if kind == "address":
-                return f"{place.address()}, {place.city()}"
-            if kind == "ip":
-                return internet.ip_v4()
-            raise ValueError(f"unknown PII kind {kind!r}")
-
+        value = _by_kind({
+            "name": person.full_name, "first": person.first_name, "last": person.last_name,
+            "email": person.email, "phone": phone_person.phone_number, "card": payment.credit_card_number,
+            "iban": lambda: _iban(rng), "ssn": lambda: _ssn(rng), "ip": internet.ip_v4,
+            "address": lambda place=place: f"{place.address()}, {place.city()}",
+        })
         docs.append(_fill(rng.sample(HELDOUT, rng.randint(1, 2)), value, HELDOUT_FILLER, rng))
     return docs
 
