@@ -5,7 +5,8 @@ format uses the same field names and is validated against the same schema, so a 
 switch formats without the stage changing meaning.
 
 - ``json``: UTF-8 JSON objects. Strict: bytes that are not valid UTF-8 raise
-  :class:`InvalidUtf8Error` (never replaced with U+FFFD). Timestamps are ISO 8601 strings.
+  :class:`InvalidUtf8Error` (never replaced with U+FFFD); nesting deeper than Python's
+  recursion limit is a :class:`MalformedRecordError`, not a crash. Timestamps are ISO 8601 strings.
 - ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
   Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
 - ``avro-registry``: magic byte 0, 4-byte big-endian schema id, Avro body, as Confluent's
@@ -100,6 +101,8 @@ class JsonCodec:
             record = json.loads(text)
         except ValueError as exc:
             raise MalformedRecordError(f"value is not JSON: {exc}") from exc
+        except RecursionError as exc:  # e.g. 100,000 nested arrays: the record's fault, not ours
+            raise MalformedRecordError("value is nested too deeply to decode") from exc
         if not isinstance(record, dict):
             raise SchemaMismatchError(f"expected a JSON object, got {type(record).__name__}")
         return record
