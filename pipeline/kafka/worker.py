@@ -204,7 +204,8 @@ class Worker:
                 self._rewind()
             return False
         except BaseException:
-            checkpoint.abort()
+            with contextlib.suppress(BrokerError):  # a fenced producer cannot abort: keep the first error
+                checkpoint.abort()
             raise
         self._count(batch, outputs, time.perf_counter() - started)
         self.batches += 1

@@ -93,8 +93,8 @@ def _poison(too_long: int) -> list[tuple[str, bytes | None, bytes | None, list]]
         ("MissingTextError", None, json.dumps({"id": "m"}).encode(), [("trace", b"m")]),
         ("MissingTextError", b"p-empty", doc("e", ""), []),
         ("TextTooLongError", b"p-long", doc("l", f"{MARK} " * (too_long // 4)), []),
-        # a lone surrogate decodes from JSON, runs through the model, but cannot be written back as UTF-8
-        ("SchemaMismatchError", b"p-surrogate", b'{"id": "s", "text": "zebraquokka lone \\ud800 surrogate"}', []),
+        # a lone surrogate decodes from JSON but is not text any output could carry: refused on arrival
+        ("InvalidUtf8Error", b"p-surrogate", b'{"id": "s", "text": "zebraquokka lone \\ud800 surrogate"}', []),
     ]
 
 
