@@ -34,7 +34,9 @@ from pipeline.cli.options import model_options, model_settings
               help="Most characters per text (default 100000). [NER_MAX_TEXT_CHARS]")
 @click.option("--max-body-bytes", type=int, default=None,
               help="Largest request body in bytes (default 8 MiB). [NER_MAX_BODY_BYTES]")
-@click.option("--jobs-db", default=None, help="SQLite file for async jobs (default ./ner-jobs.sqlite3). [NER_JOBS_DB]")
+@click.option("--jobs-db", default=None,
+              help="Async-job store: a SQLite PATH or sqlite:///PATH (one process; default ./ner-jobs.sqlite3), or "
+                   "postgresql://USER:PASS@HOST:PORT/DB shared by every replica. [NER_JOBS_DB]")
 @click.option("--callback-allow-list", default=None,
               help="Comma-separated hosts/IPs/CIDRs callbacks may reach despite being private/loopback. "
                    "[NER_CALLBACK_ALLOW_LIST as a JSON list]")

@@ -1,10 +1,11 @@
 """The ASGI app factory: ``create_app(settings, service=None)``.
 
-Start-up order (lifespan): open the job store, load and warm the model (unless a service is
-given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and start the job
-runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop accepting jobs, let
-the batcher finish what is queued, close the store. Jobs that were running are recovered on
-the next start.
+Start-up order (lifespan): open (and migrate) the job store, load and warm the model (unless a
+service is given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and
+start the job runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop
+accepting jobs and hand the running ones back to the queue, let the batcher finish what is
+queued, close the store. Jobs of a process that died are taken over when their lease runs out
+(or at once by the next start, with the one-process SQLite store).
 """
 
 from __future__ import annotations
@@ -25,11 +26,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import InputError, TextTooLongError
+from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyAuth
 from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
-from pipeline.http.errors import ApiError, ClientGoneError, PayloadTooLargeError, RequestInvalidError, UnavailableError
-from pipeline.http.jobs import JobStore
+from pipeline.http.errors import (
+    ApiError,
+    ClientGoneError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    QueueFullError,
+    RequestInvalidError,
+    UnavailableError,
+)
+from pipeline.http.jobs import (
+    JobConflictError,
+    JobError,
+    JobNotFoundError,
+    JobQueueFullError,
+    JobStore,
+    JobStoreError,
+    open_job_store,
+)
 from pipeline.http.limits import BodyLimitMiddleware, BodyTooLarge
 from pipeline.http.metrics import Metrics
 from pipeline.http.routes import api, ops
@@ -124,6 +143,17 @@ def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
     return RequestInvalidError(f"{field}: {message}", field=field, limit=limit)
 
 
+def _job_error(exc: JobError) -> ApiError:
+    """The HTTP face of a job-store error (the store raises domain errors only)."""
+    if isinstance(exc, JobQueueFullError):
+        return QueueFullError(str(exc), retry_after=exc.retry_after, limit=exc.limit)
+    if isinstance(exc, JobStoreError):
+        log.error("jobs_db_error", error=str(exc))
+        return UnavailableError("the jobs database is unavailable; retry later", headers={"Retry-After": "5"})
+    kind = {JobNotFoundError: NotFoundError, JobConflictError: ConflictError}.get(type(exc), ApiError)
+    return kind(str(exc), field=exc.field, limit=exc.limit)
+
+
 def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:
@@ -153,6 +183,8 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
         if isinstance(exc, TextTooLongError):
             limit = state.service.max_chars if state.service else None
             return _error_response(state, PayloadTooLargeError(str(exc), field=exc.field, limit=limit))
+        if isinstance(exc, JobError):
+            return _error_response(state, _job_error(exc))
         if isinstance(exc, InputError):
             return _error_response(state, RequestInvalidError(str(exc), field=exc.field))
         if isinstance(exc, EngineError):
@@ -181,7 +213,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.store = JobStore(settings.jobs_db)
+        state.store = await asyncio.to_thread(open_job_store, settings.jobs_db, max_queued=settings.max_queued_jobs,
+                                              pool_size=settings.jobs_db_pool_size)
         try:
             svc = service
             if svc is None:
@@ -208,7 +241,7 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
                 await state.runner.stop()
             if state.batcher is not None:
                 await asyncio.to_thread(state.batcher.stop)
-            state.store.close()
+            await asyncio.to_thread(state.store.close)
             log.info("server_stopped")
 
     app = FastAPI(title="ner-stage", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None,
@@ -221,7 +254,9 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
         dependencies.insert(0, Depends(ApiKeyAuth(keys)))
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router, dependencies=dependencies)
+    app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
+    app.include_router(viewer.router)  # the page is open; the API calls it makes carry the key
     _install_error_handlers(app, state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(_TimingMiddleware, metrics=metrics)

@@ -25,6 +25,7 @@ import uvicorn
 
 from pipeline.http.app import create_app
 from pipeline.http.settings import HttpSettings
+from tests.integration.pg import postgres_dsn, postgres_server  # noqa: F401 - fixtures for the job-store tests
 
 SECRET = "integration-test-secret"
 
