@@ -158,14 +158,15 @@ def _end_offsets(consumer, topics: list[str]) -> list:
     return parts
 
 
-def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s: float):
-    """Yield (topic, key, record-or-headers) for our keys until ``expected`` records arrived."""
+def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s: float, alive=lambda: True):
+    """Yield (topic, key, record-or-headers) for our keys until ``expected`` records arrived
+    (or the worker is no longer ``alive``: nothing more will come)."""
     from pipeline.kafka.dead_letters import read_error_headers
 
     contracts = {kafka.entities_topic: "entity_result", kafka.redacted_topic: "redacted_document"}
     seen = 0
     deadline = time.monotonic() + timeout_s
-    while seen < expected and time.monotonic() < deadline:
+    while seen < expected and time.monotonic() < deadline and alive():
         msg = consumer.poll(0.2)
         if msg is None or msg.error():
             continue
@@ -179,7 +180,7 @@ def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s:
         else:
             yield msg.topic(), key, codec.decode(msg.value(), contracts[msg.topic()], msg.topic())
     if seen < expected:
-        _say(f"only {seen} of {expected} records came back within {timeout_s:.0f}s")
+        _say(f"only {seen} of {expected} records came back" + ("" if alive() else " (the worker has stopped)"))
 
 
 def _demo_http(url: str) -> None:
@@ -309,7 +310,8 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
     per_doc = len([t for t in (kafka.entities_topic, kafka.redacted_topic) if t])
     expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0)
     _say(f"produced {len(docs)} sample documents to {kafka.input[0]}; reading {expected} records back")
-    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout):
+    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout,
+                                         thread.is_alive):
         click.echo(json.dumps({"topic": topic, "key": key, "record": record}, ensure_ascii=False, default=str))
 
     if server is not None:
