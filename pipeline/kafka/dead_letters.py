@@ -21,7 +21,8 @@ prefix of its value and::
     ner.original.sha256     hex SHA-256 of the original value
     ner.original.truncated  "true"
 
-(and, if even the input headers do not fit, ``ner.original.headers_dropped=true``).
+(and, if the input headers are the bulk, ``ner.original.headers_dropped=true``; a key over a
+quarter of the limit is cut too: ``ner.original.key_size``, ``ner.original.key_truncated=true``).
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ class DeadLetters:
         key, value = msg.key(), msg.value()
         original = without_ours(msg.headers())
         ours = error_headers(error, item.source, stamp if kind else None)
+        if key is not None and len(key) > self.max_bytes // 4:  # a key that alone nearly fills a record
+            ours += [("ner.original.key_size", str(len(key)).encode()), ("ner.original.key_truncated", b"true")]
+            key = key[: self.max_bytes // 4]
         room = self.max_bytes - OVERHEAD_BYTES - len(key or b"") - _size(ours)
         if value is not None and len(value) + _size(original) > room:
             digest = hashlib.sha256(value).hexdigest()
@@ -135,6 +139,9 @@ class DeadLetters:
                 marks.append(("ner.original.headers_dropped", b"true"))
             value = value[: max(0, room - _size(original) - _size(marks))]
             ours += marks
+        elif _size(original) > room:  # no value (or a small one) but huge headers
+            original = []
+            ours.append(("ner.original.headers_dropped", b"true"))
         return Output(DEAD_LETTER, self.topic, key, value, original + ours, item.source.partition, item)
 
 

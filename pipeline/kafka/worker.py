@@ -88,6 +88,8 @@ class Worker:
         letters = processor.letters
         if letters.topic:  # a dead letter must fit the producer's and the topic's limits
             topic_max = clients.topic_max_bytes(settings.producer_config(index), letters.topic)
+            if topic_max is None:
+                log.warning("kafka.dlq_limit_unknown", topic=letters.topic, assumed=BROKER_DEFAULT_MAX_BYTES)
             letters.max_bytes = min(self.producer.max_bytes, topic_max or BROKER_DEFAULT_MAX_BYTES)
         self.sender = OutputSender(self.producer, self.checkpoint, letters)
         self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,

@@ -79,3 +79,13 @@ def test_a_value_over_the_limit_becomes_a_prefix_with_size_and_sha256():
 
 def test_no_dead_letter_topic_means_log_and_skip():
     assert DeadLetters(None, 1_000_000).letter(_pending(b"x", MalformedRecordError("x"))) is None
+
+
+def test_a_huge_key_or_huge_headers_are_cut_so_the_dead_letter_still_fits():
+    item = _pending(None, MalformedRecordError("tombstone"), [("big", b"h" * 900_000)], key=b"k" * 2_000_000)
+    letter = DeadLetters("dlq", 1_000_000).letter(item)
+    total = len(letter.key) + sum(len(k) + len(v) for k, v in letter.headers)
+    assert total < 1_000_000 - 1024 and letter.key == b"k" * 250_000
+    errors = read_error_headers(letter.headers)
+    assert errors["ner.original.key_truncated"] == "true" and errors["ner.original.key_size"] == "2000000"
+    assert errors["ner.original.headers_dropped"] == "true"
