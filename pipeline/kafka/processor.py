@@ -40,7 +40,7 @@ from pipeline.redact import Redactor, RedactSettings
 from pipeline.service import ENTITY_ENCODING, NerService
 from pipeline.spans import Entity
 from schemas.codec import Codec, utc_now
-from schemas.errors import RecordError
+from schemas.errors import RecordError, RegistryError
 
 log = structlog.get_logger(__name__)
 
@@ -117,7 +117,7 @@ class BatchProcessor:
                 try:
                     outputs.extend(self._outputs(p, *results[id(p)], processed_at))
                     continue
-                except RecordError as exc:  # e.g. a metadata value no output format can carry
+                except RecordError as exc:  # e.g. an id the output format cannot carry
                     p.error = exc
                 except Exception as exc:
                     self._stage_error(exc, "encoding outputs", ())
@@ -130,8 +130,9 @@ class BatchProcessor:
 
     def _stage_error(self, exc: Exception, step: str, record_errors: tuple[type, ...] = (InputError,)) -> None:
         """Stop (``on_error=stop``): raise :class:`ProcessingError`; tolerant: return (the caller
-        retries record by record). ``record_errors`` (a rejected text) always return."""
-        if not self.tolerant and not isinstance(exc, record_errors):
+        retries record by record). ``record_errors`` (a rejected text) always return; a Schema
+        Registry failure always raises (it is never one record's fault)."""
+        if isinstance(exc, RegistryError) or (not self.tolerant and not isinstance(exc, record_errors)):
             raise ProcessingError(f"{step} failed: {type(exc).__name__} (a stage error, not a record's fault; "
                                   "see the cause in the traceback)") from exc
 
