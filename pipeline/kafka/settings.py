@@ -41,6 +41,14 @@ class KafkaSettings(NerSettings):
     batch_max_wait_ms: int = Field(50, ge=0, description="Longest wait to fill a micro-batch.")
     queue_max_records: int = Field(256, ge=1, description="Decoded records buffered before partitions pause.")
     max_text_chars: int = Field(100_000, ge=1, description="Longer texts are dead-lettered.")
+    on_error: Literal["stop", "dead-letter"] = Field(
+        "stop", description="Stage errors (our bugs, a failing engine or redactor): stop the worker before the batch "
+                            "commits, or dead-letter the records they fail on (like Kafka Connect's errors.tolerance). "
+                            "Record errors (undecodable, bad schema, too long) are always dead-lettered.")
+    dead_letter_max_share: float = Field(
+        0.5, gt=0, le=1, description="Dead-letter breaker: stop when more than this share of the last "
+                                     "dead_letter_window records were dead-lettered (1: never).")
+    dead_letter_window: int = Field(500, ge=1, description="Records the dead-letter breaker looks back over.")
 
     delivery: DeliveryMode = Field("at_least_once", description="at_least_once or exactly_once (transactions).")
     transactional_id: str | None = Field(
