@@ -150,14 +150,17 @@ def test_planted_ner_headers_are_dropped_from_outputs(bundle):
     assert [o.headers for o in outputs] == [[("trace", b"1")], [("trace", b"1")]]
 
 
-def test_deeply_nested_and_surrogate_records_are_dead_lettered(bundle):
+def test_deeply_nested_records_are_dead_lettered_and_lone_surrogates_become_replacement_chars(bundle):
     _, processor = make(bundle)
     deep = b'{"id": "d", "text": "x", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     surrogate = b'{"id": "s", "text": "bad \\ud800 here"}'  # a JSON escape for a lone surrogate
     outputs = processor.run(processor.prepare([FakeMsg("in", 0, 0, deep), FakeMsg("in", 0, 1, surrogate)]))
-    assert [read_error_headers(o.headers)["ner.error.class"] for o in outputs] == ["MalformedRecordError",
-                                                                                    "InvalidUtf8Error"]
+    assert read_error_headers(outputs[0].headers)["ner.error.class"] == "MalformedRecordError"
     assert outputs[0].value == deep
+    # the surrogate record is processed like on every HTTP path: U+FFFD, offsets unchanged, no dead letter
+    assert [o.kind for o in outputs[1:]] == [ENTITIES, REDACTED]
+    redacted = json.loads(outputs[2].value)
+    assert "\ufffd" in redacted["text"]  # the fake engine tags every word; the surrogate stays one character
 
 
 def test_engine_failing_on_every_record_stops_the_batch_instead_of_dead_lettering_it(bundle):
