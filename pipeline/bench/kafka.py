@@ -19,6 +19,12 @@ the model window), one run measures:
    It is slow, so it runs on an evenly spaced subset (``--naive-docs``) with the same length mix;
    its time for all documents is extrapolated by tokens and labelled as such in the JSON.
 
+With ``--compression-type none,gzip,snappy,lz4,zstd`` pass 3 runs once per output codec, on fresh
+topics, and each run also measures the **bytes on the wire** its outputs cost: a fresh consumer
+reads both output topics from the beginning after the run, and the broker-level ``rxbytes`` of
+its librdkafka statistics (record batches as the worker's producer compressed them, plus fetch
+framing) is set beside the sum of the records' key and value sizes (uncompressed).
+
 Targets (issue 4): end to end >= 85% of engine-only docs/s; >= 5x the naive worker.
 
 The passes run one after another, so other work on the machine skews their ratio; the JSON
@@ -27,6 +33,7 @@ records the 1-minute load average after each pass (``os.getloadavg``) to make th
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import random
@@ -168,6 +175,43 @@ def _wait_for(consumer, wanted: dict[str, set[bytes]], timeout_s: float, worker,
     return time.perf_counter()
 
 
+def _wire_bytes(bootstrap: str, topics: list[str], expected: int, timeout_s: float = 60.0) -> dict:
+    """Bytes a fresh consumer receives to read ``topics`` from the start, and their records' sizes.
+
+    ``brokers[].rxbytes`` in librdkafka's statistics counts what came over the socket: the record
+    batches as the producer compressed them (brokers keep the producer's codec) plus framing.
+    """
+    import orjson
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from pipeline.kafka.errors import KafkaStageError
+
+    stats: list[dict] = []
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-bytes-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "statistics.interval.ms": 100, "stats_cb": lambda raw: stats.append(orjson.loads(raw))})
+    try:
+        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics
+                         for p in consumer.list_topics(t, timeout=10).topics[t].partitions])
+        records = record_bytes = 0
+        deadline = time.monotonic() + timeout_s
+        while records < expected:
+            if time.monotonic() > deadline:
+                raise KafkaStageError(f"read back {records} of {expected} output records in {timeout_s:.0f}s")
+            for msg in consumer.consume(1000, 0.2):
+                if not msg.error():
+                    records += 1
+                    record_bytes += len(msg.value() or b"") + len(msg.key() or b"")
+        stats.clear()
+        while not stats:  # one statistics event after the last record arrived
+            consumer.poll(0.05)
+        wire = sum(b["rxbytes"] for b in stats[-1]["brokers"].values() if b.get("nodeid", -1) >= 0)
+    finally:
+        consumer.close()
+    return {"records": records, "record_bytes": record_bytes, "wire_bytes": wire,
+            "wire_vs_record_bytes": wire / record_bytes if record_bytes else None}
+
+
 def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], timeout_s: float) -> dict:
     from pipeline.kafka.local_broker import create_topics
     from pipeline.kafka.supervisor import run_one
@@ -302,10 +346,14 @@ def _plot(result: dict, path: Path) -> None:
               help="Also time the worker's BatchProcessor on in-memory records (no broker).")
 @click.option("--timeout", type=float, default=1800.0, show_default=True,
               help="Longest wait in seconds for the end-to-end run's outputs.")
+@click.option("--compression-type", "codecs", default=None, metavar="CODEC[,CODEC...]",
+              help="Output codec(s) of the worker (none, gzip, snappy, lz4, zstd); several, comma-separated, run the "
+                   "end-to-end pass once each, side by side, with its bytes on the wire (default: the worker's "
+                   "setting, NER_COMPRESSION_TYPE).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Directory for kafka.json and kafka.png.")
 @model_options
-def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwargs) -> None:
+def command(docs, naive_docs, bootstrap, stage_compute, codecs, timeout, out_dir, **kwargs) -> None:
     """Kafka stage throughput end to end vs engine-only and vs a naive per-record worker."""
     from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
@@ -342,9 +390,23 @@ def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwar
         if stage_compute:
             progress("stage compute: BatchProcessor on in-memory records (decode, infer, redact, encode)")
             _record(result, "stage_compute", _stage_compute(service, stage, documents, batch))
-        progress(f"Kafka end to end through the worker (broker {broker.bootstrap})")
-        e2e = _kafka_end_to_end(broker.bootstrap, stage, documents, timeout)
+        codec_names = _codecs(codecs, kafka.compression_type)
+        result["compression"] = {}
+        e2e = None
+        for codec in codec_names:
+            progress(f"Kafka end to end through the worker, outputs {codec} (broker {broker.bootstrap})")
+            runs = _codec_run(stage, codec, run) if len(codec_names) > 1 else stage
+            outcome = _kafka_end_to_end(broker.bootstrap, runs, documents, timeout)
+            wire = _wire_bytes(broker.bootstrap, [runs.kafka.entities_topic, runs.kafka.redacted_topic],
+                               2 * (len(documents) + 1))
+            result["compression"][codec] = {"seconds": outcome["seconds"],
+                                            "docs_per_s": len(documents) / outcome["seconds"],
+                                            "load_average_1min_after": round(os.getloadavg()[0], 2), **wire}
+            progress(f"  {codec}: {len(documents) / outcome['seconds']:.1f} docs/s, {wire['wire_bytes']} bytes "
+                     f"on the wire for {wire['record_bytes']} bytes of records")
+            e2e = e2e or outcome
         _record(result, "kafka_end_to_end", e2e["seconds"])
+        result["kafka_end_to_end_codec"] = codec_names[0]
         progress(f"engine-only, second half: {len(texts) - half} documents")
         second_s, rest = _engine_only(service, texts[half:], batch)
         _record(result, "engine_only", first_s + second_s)
@@ -372,6 +434,28 @@ def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwar
     _plot(result, Path(out_dir) / "kafka.png")
     _print(result)
     click.echo(f"saved {path} and {Path(out_dir) / 'kafka.png'}")
+
+
+def _codecs(option: str | None, default: str) -> list[str]:
+    from typing import get_args
+
+    from pipeline.kafka.settings import CompressionType
+
+    names = [c.strip() for c in (option or default).split(",") if c.strip()]
+    unknown = sorted(set(names) - set(get_args(CompressionType)))
+    if unknown or not names:
+        raise click.BadParameter(f"unknown codec(s) {unknown}; choose from {', '.join(get_args(CompressionType))}",
+                                 param_hint="--compression-type")
+    return list(dict.fromkeys(names))
+
+
+def _codec_run(stage, codec: str, run: str):
+    """The stage settings for one codec's pass: that codec, its own topics and group."""
+    kafka = stage.kafka.model_copy(update={
+        "compression_type": codec, "input": [f"bench-in-{run}-{codec}"], "group": f"bench-{run}-{codec}",
+        "entities_topic": f"bench-entities-{run}-{codec}", "redacted_topic": f"bench-redacted-{run}-{codec}",
+        "dlq_topic": f"bench-dlq-{run}-{codec}"})
+    return dataclasses.replace(stage, kafka=kafka)
 
 
 class _External:
@@ -431,6 +515,12 @@ def _print(result: dict) -> None:
         target = result["targets"].get(name)
         mark = "" if target is None else f"  (target {target['target']}: {'met' if target['met'] else 'MISSED'})"
         click.echo(f"  {name:<28} {value:6.2f}{mark}")
+    codecs = result.get("compression", {})
+    if len(codecs) > 1:
+        click.echo("  output codec   docs/s   wire bytes   record bytes   wire/record")
+        for codec, row in codecs.items():
+            click.echo(f"  {codec:<12} {row['docs_per_s']:8.1f} {row['wire_bytes']:12d} {row['record_bytes']:14d} "
+                       f"{row['wire_vs_record_bytes']:13.3f}")
     check = result.get("end_to_end_check")
     if check:
         click.echo(f"  entity records {check['entity_records']} for {check['documents']} documents; spans equal to "
