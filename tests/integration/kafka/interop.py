@@ -68,6 +68,7 @@ def build_java() -> Path:
     sources = sorted((JAVA_DIR / "src" / "main" / "java").rglob("*.java"))
     stamp = classes / ".built"
     if not stamp.exists() or stamp.stat().st_mtime < _newest_mtime([JAVA_DIR / "pom.xml", *sources]):
+        shutil.rmtree(JAVA_DIR / "target", ignore_errors=True)  # no jars of an older pom left behind
         _build(["mvn", "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime"], JAVA_DIR,
                "Maven dependency download")
         _build(["javac", "-d", str(classes), "-cp", str(JAVA_DIR / "target" / "dependency" / "*"),
