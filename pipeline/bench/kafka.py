@@ -33,7 +33,6 @@ records the 1-minute load average after each pass (``os.getloadavg``) to make th
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import random
@@ -45,6 +44,7 @@ from pathlib import Path
 import click
 
 from pipeline.bench.common import progress, pyplot, sample_texts, save
+from pipeline.bench.kafka_codecs import codec_cpu, codec_stage, parse_codecs, print_codecs, wire_bytes
 from pipeline.cli.options import model_options, model_settings
 
 TARGET_VS_ENGINE = 0.85
@@ -175,43 +175,6 @@ def _wait_for(consumer, wanted: dict[str, set[bytes]], timeout_s: float, worker,
     return time.perf_counter()
 
 
-def _wire_bytes(bootstrap: str, topics: list[str], expected: int, timeout_s: float = 60.0) -> dict:
-    """Bytes a fresh consumer receives to read ``topics`` from the start, and their records' sizes.
-
-    ``brokers[].rxbytes`` in librdkafka's statistics counts what came over the socket: the record
-    batches as the producer compressed them (brokers keep the producer's codec) plus framing.
-    """
-    import orjson
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    from pipeline.kafka.errors import KafkaStageError
-
-    stats: list[dict] = []
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-bytes-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "statistics.interval.ms": 100, "stats_cb": lambda raw: stats.append(orjson.loads(raw))})
-    try:
-        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics
-                         for p in consumer.list_topics(t, timeout=10).topics[t].partitions])
-        records = record_bytes = 0
-        deadline = time.monotonic() + timeout_s
-        while records < expected:
-            if time.monotonic() > deadline:
-                raise KafkaStageError(f"read back {records} of {expected} output records in {timeout_s:.0f}s")
-            for msg in consumer.consume(1000, 0.2):
-                if not msg.error():
-                    records += 1
-                    record_bytes += len(msg.value() or b"") + len(msg.key() or b"")
-        stats.clear()
-        while not stats:  # one statistics event after the last record arrived
-            consumer.poll(0.05)
-        wire = sum(b["rxbytes"] for b in stats[-1]["brokers"].values() if b.get("nodeid", -1) >= 0)
-    finally:
-        consumer.close()
-    return {"records": records, "record_bytes": record_bytes, "wire_bytes": wire,
-            "wire_vs_record_bytes": wire / record_bytes if record_bytes else None}
-
-
 def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], timeout_s: float) -> dict:
     from pipeline.kafka.local_broker import create_topics
     from pipeline.kafka.supervisor import run_one
@@ -228,7 +191,7 @@ def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], ti
         _wait_for(reader, {t: {b"warmup"} for t in outputs}, timeout_s, child)
         progress(f"  worker ready; streaming {len(docs)} documents")
         wanted = {t: {k for k, _ in docs} for t in outputs}
-        kept: dict[str, list[bytes]] = {kafka.entities_topic: []}
+        kept: dict[str, list[bytes]] = {t: [] for t in outputs}
         started = time.perf_counter()
         producer = threading.Thread(target=_produce, args=(bootstrap, kafka.input[0], docs), daemon=True)
         producer.start()
@@ -236,6 +199,7 @@ def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], ti
         producer.join()
         extra = reader.consume(1000, 1.0)  # anything more would be a duplicate or a dead letter
         return {"seconds": finished - started, "entity_values": kept[kafka.entities_topic],
+                "output_values": [v for t in outputs for v in kept[t]],
                 "extra_records": sum(1 for m in extra if not m.error())}
     finally:
         reader.close()
@@ -390,14 +354,14 @@ def command(docs, naive_docs, bootstrap, stage_compute, codecs, timeout, out_dir
         if stage_compute:
             progress("stage compute: BatchProcessor on in-memory records (decode, infer, redact, encode)")
             _record(result, "stage_compute", _stage_compute(service, stage, documents, batch))
-        codec_names = _codecs(codecs, kafka.compression_type)
+        codec_names = parse_codecs(codecs, kafka.compression_type)
         result["compression"] = {}
         e2e = None
         for codec in codec_names:
             progress(f"Kafka end to end through the worker, outputs {codec} (broker {broker.bootstrap})")
-            runs = _codec_run(stage, codec, run) if len(codec_names) > 1 else stage
+            runs = codec_stage(stage, codec, run) if len(codec_names) > 1 else stage
             outcome = _kafka_end_to_end(broker.bootstrap, runs, documents, timeout)
-            wire = _wire_bytes(broker.bootstrap, [runs.kafka.entities_topic, runs.kafka.redacted_topic],
+            wire = wire_bytes(broker.bootstrap, [runs.kafka.entities_topic, runs.kafka.redacted_topic],
                                2 * (len(documents) + 1))
             result["compression"][codec] = {"seconds": outcome["seconds"],
                                             "docs_per_s": len(documents) / outcome["seconds"],
@@ -407,6 +371,10 @@ def command(docs, naive_docs, bootstrap, stage_compute, codecs, timeout, out_dir
             e2e = e2e or outcome
         _record(result, "kafka_end_to_end", e2e["seconds"])
         result["kafka_end_to_end_codec"] = codec_names[0]
+        if len(codec_names) > 1:
+            progress(f"codec CPU: producing the {len(e2e['output_values'])} output records again with each codec")
+            result["codec_cpu"] = codec_cpu(broker.bootstrap, e2e["output_values"],
+                                             ["none", *[c for c in codec_names if c != "none"]], run)
         progress(f"engine-only, second half: {len(texts) - half} documents")
         second_s, rest = _engine_only(service, texts[half:], batch)
         _record(result, "engine_only", first_s + second_s)
@@ -434,28 +402,6 @@ def command(docs, naive_docs, bootstrap, stage_compute, codecs, timeout, out_dir
     _plot(result, Path(out_dir) / "kafka.png")
     _print(result)
     click.echo(f"saved {path} and {Path(out_dir) / 'kafka.png'}")
-
-
-def _codecs(option: str | None, default: str) -> list[str]:
-    from typing import get_args
-
-    from pipeline.kafka.settings import CompressionType
-
-    names = [c.strip() for c in (option or default).split(",") if c.strip()]
-    unknown = sorted(set(names) - set(get_args(CompressionType)))
-    if unknown or not names:
-        raise click.BadParameter(f"unknown codec(s) {unknown}; choose from {', '.join(get_args(CompressionType))}",
-                                 param_hint="--compression-type")
-    return list(dict.fromkeys(names))
-
-
-def _codec_run(stage, codec: str, run: str):
-    """The stage settings for one codec's pass: that codec, its own topics and group."""
-    kafka = stage.kafka.model_copy(update={
-        "compression_type": codec, "input": [f"bench-in-{run}-{codec}"], "group": f"bench-{run}-{codec}",
-        "entities_topic": f"bench-entities-{run}-{codec}", "redacted_topic": f"bench-redacted-{run}-{codec}",
-        "dlq_topic": f"bench-dlq-{run}-{codec}"})
-    return dataclasses.replace(stage, kafka=kafka)
 
 
 class _External:
@@ -515,12 +461,7 @@ def _print(result: dict) -> None:
         target = result["targets"].get(name)
         mark = "" if target is None else f"  (target {target['target']}: {'met' if target['met'] else 'MISSED'})"
         click.echo(f"  {name:<28} {value:6.2f}{mark}")
-    codecs = result.get("compression", {})
-    if len(codecs) > 1:
-        click.echo("  output codec   docs/s   wire bytes   record bytes   wire/record")
-        for codec, row in codecs.items():
-            click.echo(f"  {codec:<12} {row['docs_per_s']:8.1f} {row['wire_bytes']:12d} {row['record_bytes']:14d} "
-                       f"{row['wire_vs_record_bytes']:13.3f}")
+    print_codecs(result)
     check = result.get("end_to_end_check")
     if check:
         click.echo(f"  entity records {check['entity_records']} for {check['documents']} documents; spans equal to "
