@@ -1,7 +1,8 @@
 """``ner-stage serve``: the HTTP API on uvicorn.
 
 uvicorn with uvloop + httptools was chosen by measurement (``ner-stage bench http`` and the
-notes in docs): on one short text they cut server overhead versus asyncio + h11. One process,
+notes in docs): on one short text they cut server overhead versus asyncio + h11. The server's
+timeouts and header limits are :mod:`pipeline.http.server`'s (settings, NER_* env). One process,
 one event loop: the batcher thread owns the engine, which already uses every core, so more
 worker processes would only load the model several times and fight over the same cores (scale
 out with more replicas instead). SIGTERM/SIGINT stop accepting connections, let in-flight
@@ -9,8 +10,6 @@ requests finish (up to ``--timeout-graceful-shutdown``) and exit 0.
 """
 
 from __future__ import annotations
-
-import importlib.util
 
 import click
 
@@ -34,7 +33,9 @@ from pipeline.cli.options import model_options, model_settings
               help="Most characters per text (default 100000). [NER_MAX_TEXT_CHARS]")
 @click.option("--max-body-bytes", type=int, default=None,
               help="Largest request body in bytes (default 8 MiB). [NER_MAX_BODY_BYTES]")
-@click.option("--jobs-db", default=None, help="SQLite file for async jobs (default ./ner-jobs.sqlite3). [NER_JOBS_DB]")
+@click.option("--jobs-db", default=None,
+              help="Async-job store: a SQLite PATH or sqlite:///PATH (one process; default ./ner-jobs.sqlite3), or "
+                   "postgresql://USER:PASS@HOST:PORT/DB shared by every replica. [NER_JOBS_DB]")
 @click.option("--callback-allow-list", default=None,
               help="Comma-separated hosts/IPs/CIDRs callbacks may reach despite being private/loopback. "
                    "[NER_CALLBACK_ALLOW_LIST as a JSON list]")
@@ -50,7 +51,7 @@ from pipeline.cli.options import model_options, model_settings
 @click.option("--access-log/--no-access-log", default=None, help="Log each request line (default off). "
               "[NER_ACCESS_LOG]")
 @click.option("--uvloop/--no-uvloop", "workers_uvloop", default=None,
-              help="Use uvloop + httptools when installed (default on). [NER_WORKERS_UVLOOP]")
+              help="Use the uvloop event loop when installed (default on). [NER_WORKERS_UVLOOP]")
 @model_options
 def command(host, port, batch_max_wait_ms, inline_max_chars, max_queue_requests, max_inputs, max_text_chars,
             max_body_bytes, jobs_db, callback_allow_list, job_workers, callback_max_attempts, callback_backoff_s,
@@ -62,6 +63,7 @@ def command(host, port, batch_max_wait_ms, inline_max_chars, max_queue_requests,
     import uvicorn
 
     from pipeline.http.app import create_app
+    from pipeline.http.server import uvicorn_config
     from pipeline.http.settings import HttpSettings
     from pipeline.redact import RedactSettings
 
@@ -74,9 +76,5 @@ def command(host, port, batch_max_wait_ms, inline_max_chars, max_queue_requests,
         max_body_bytes=max_body_bytes, jobs_db=jobs_db, callback_allow_list=allow, job_workers=job_workers,
         callback_max_attempts=callback_max_attempts, callback_backoff_s=callback_backoff_s,
         callback_timeout_s=callback_timeout_s, access_log=access_log, workers_uvloop=workers_uvloop)
-    fast = settings.workers_uvloop and all(importlib.util.find_spec(m) for m in ("uvloop", "httptools"))
     app = create_app(settings, model_settings=models, redact_settings=RedactSettings.load(kwargs.get("config_file")))
-    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop" if fast else "asyncio",
-                http="httptools" if fast else "h11", access_log=settings.access_log, log_level="info",
-                timeout_graceful_shutdown=settings.timeout_graceful_shutdown_s, lifespan="on",
-                server_header=False, date_header=False)
+    uvicorn.Server(uvicorn_config(app, settings)).run()

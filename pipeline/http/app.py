@@ -1,10 +1,11 @@
 """The ASGI app factory: ``create_app(settings, service=None)``.
 
-Start-up order (lifespan): open the job store, load and warm the model (unless a service is
-given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and start the job
-runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop accepting jobs, let
-the batcher finish what is queued, close the store. Jobs that were running are recovered on
-the next start.
+Start-up order (lifespan): open (and migrate) the job store, load and warm the model (unless a
+service is given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and
+start the job runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop
+accepting jobs and hand the running ones back to the queue, let the batcher finish what is
+queued, close the store. Jobs of a process that died are taken over when their lease runs out
+(or at once by the next start, with the one-process SQLite store).
 """
 
 from __future__ import annotations
@@ -25,12 +26,32 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import InputError, TextTooLongError
-from pipeline.http.auth import ApiKeyAuth
+from pipeline.http import hf_api, viewer
+from pipeline.http.auth import ApiKeyMiddleware
 from pipeline.http.batcher import BatchedSpanSource, Batcher
 from pipeline.http.callbacks import CallbackSender
-from pipeline.http.errors import ApiError, ClientGoneError, PayloadTooLargeError, RequestInvalidError, UnavailableError
-from pipeline.http.jobs import JobStore
-from pipeline.http.limits import BodyLimitMiddleware, BodyTooLarge
+from pipeline.http.errors import (
+    MAX_FIELD_CHARS,
+    ApiError,
+    ClientGoneError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    QueueFullError,
+    RequestInvalidError,
+    UnavailableError,
+    clip,
+)
+from pipeline.http.jobs import (
+    JobConflictError,
+    JobError,
+    JobNotFoundError,
+    JobQueueFullError,
+    JobStore,
+    JobStoreError,
+    open_job_store,
+)
+from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
 from pipeline.http.metrics import Metrics
 from pipeline.http.routes import api, ops
 from pipeline.http.runner import JobRunner
@@ -93,7 +114,7 @@ def _error_response(state: ServerState, exc: ApiError) -> Response:
 
 
 #: pydantic error-context keys that state a limit, in the order we report them.
-_LIMIT_KEYS = ("le", "lt", "ge", "gt", "max_length", "min_length", "expected", "multiple_of")
+_LIMIT_KEYS = ("limit", "le", "lt", "ge", "gt", "max_length", "min_length", "expected", "multiple_of")
 
 
 def _field_path(loc: tuple) -> str:
@@ -109,19 +130,34 @@ def _field_path(loc: tuple) -> str:
     return field or "body"
 
 
+#: One answer for a body that is not JSON, whether its bytes are not UTF-8 or its syntax is broken.
+_NOT_JSON = "body: the body is not a JSON document (UTF-8)"
+
+
 def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
     errors = exc.errors()
     first = errors[0] if errors else {}
     ctx = first.get("ctx") or {}
     if first.get("type") == "json_invalid":
-        field = "body"
-    else:
-        field = str(ctx.get("field") or _field_path(tuple(first.get("loc", ()))))
+        return RequestInvalidError(_NOT_JSON, field="body")
+    # the path may hold client-chosen keys: clipped before it is quoted in the message too
+    field = clip(str(ctx.get("field") or _field_path(tuple(first.get("loc", ())))), MAX_FIELD_CHARS)
     limit = next((ctx[k] for k in _LIMIT_KEYS if k in ctx), None)
     if not isinstance(limit, int | float | str | list | type(None)):
         limit = str(limit)
     message = first.get("msg", "invalid request")
     return RequestInvalidError(f"{field}: {message}", field=field, limit=limit)
+
+
+def _job_error(exc: JobError) -> ApiError:
+    """The HTTP face of a job-store error (the store raises domain errors only)."""
+    if isinstance(exc, JobQueueFullError):
+        return QueueFullError(str(exc), retry_after=exc.retry_after, limit=exc.limit)
+    if isinstance(exc, JobStoreError):
+        log.error("jobs_db_error", error=str(exc))
+        return UnavailableError("the jobs database is unavailable; retry later", headers={"Retry-After": "5"})
+    kind = {JobNotFoundError: NotFoundError, JobConflictError: ConflictError}.get(type(exc), ApiError)
+    return kind(str(exc), field=exc.field, limit=exc.limit)
 
 
 def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
@@ -135,8 +171,10 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        if isinstance(exc, BodyTooLarge):
+        if isinstance(exc, BodyTooLarge | BodyTimeout):
             return _error_response(state, exc.error())
+        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. bytes that are not UTF-8)
+            return _error_response(state, RequestInvalidError(_NOT_JSON, field="body"))
         field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code)
         error = ApiError(str(exc.detail), field=field, headers=dict(exc.headers or {}))
         error.status = exc.status_code
@@ -153,6 +191,8 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
         if isinstance(exc, TextTooLongError):
             limit = state.service.max_chars if state.service else None
             return _error_response(state, PayloadTooLargeError(str(exc), field=exc.field, limit=limit))
+        if isinstance(exc, JobError):
+            return _error_response(state, _job_error(exc))
         if isinstance(exc, InputError):
             return _error_response(state, RequestInvalidError(str(exc), field=exc.field))
         if isinstance(exc, EngineError):
@@ -161,6 +201,11 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
         log.error("request_failed", error=type(exc).__name__)
         error = ApiError("internal error")
         return _error_response(state, error)
+
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> Response:
+        """Our bug: still the JSON shape (Starlette re-raises it afterwards, so it is logged)."""
+        return _error_response(state, ApiError("internal error"))
 
 
 async def _require_ready(request: Request) -> None:
@@ -181,7 +226,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.store = JobStore(settings.jobs_db)
+        state.store = await asyncio.to_thread(open_job_store, settings.jobs_db, max_queued=settings.max_queued_jobs,
+                                              pool_size=settings.jobs_db_pool_size)
         try:
             svc = service
             if svc is None:
@@ -208,21 +254,31 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
                 await state.runner.stop()
             if state.batcher is not None:
                 await asyncio.to_thread(state.batcher.stop)
-            state.store.close()
+            await asyncio.to_thread(state.store.close)
             log.info("server_stopped")
 
+    # redirect_slashes=False: one path per route, and no redirect answered to anyone (with or without a key)
     app = FastAPI(title="ner-stage", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None,
+                  redirect_slashes=False,
                   description="Named-entity recognition: BEI-compatible /predict_tokens, async jobs with signed "
                               "callbacks. Errors are {error, error_type, field, limit}.")
     app.state.ner = state
     dependencies = [Depends(_require_ready)]
-    keys = settings.api_key_values()
-    if keys:
-        dependencies.insert(0, Depends(ApiKeyAuth(keys)))
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router, dependencies=dependencies)
+    app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
+    app.include_router(viewer.router)  # the page is open (see open_routes); the API calls it makes carry the key
     _install_error_handlers(app, state)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_s=settings.body_timeout_s, body_min_rate=settings.body_min_rate)
+    # API keys are checked before the body is read, on every route but the open ones (the probes,
+    # the docs, the viewer page): (method, path) pairs, since GET / is open and POST / is not
+    open_routes = {(method, route.path) for router in (ops, viewer.router) for route in router.routes
+                   for method in route.methods}
+    open_routes |= {(method, path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
+                    for method in ("GET", "HEAD")}
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_routes=open_routes,
+                       on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
     app.add_middleware(_TimingMiddleware, metrics=metrics)
     return app
