@@ -16,6 +16,7 @@ from pydantic_settings import NoDecode
 from pipeline.config import NerSettings
 
 DeliveryMode = Literal["at_least_once", "exactly_once"]
+CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 class KafkaSettings(NerSettings):
@@ -35,6 +36,9 @@ class KafkaSettings(NerSettings):
     format: Literal["json", "avro", "avro-registry"] = Field("json", description="Serialization of all topics.")
     schema_registry_url: str | None = Field(None, description="Schema Registry URL (format avro-registry).")
     schema_registry_auth: SecretStr | None = Field(None, description="Schema Registry USER:PASSWORD.")
+    compression_type: CompressionType = Field(
+        "gzip", description="Codec of the output record batches; every consumer needs it (kafkajs reads only gzip and "
+                            "none without a codec package; see KAFKA_CONTRACTS.md).")
 
     batch_max_records: int = Field(64, ge=1, description="Most documents per micro-batch.")
     batch_max_tokens: int = Field(16384, ge=16, description="Token budget per micro-batch (content tokens).")
@@ -144,7 +148,7 @@ class KafkaSettings(NerSettings):
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
-            "compression.type": "lz4",
+            "compression.type": self.compression_type,
         }
         if self.exactly_once:
             # unique per process: two live producers with one id fence each other; a restarted worker
