@@ -8,7 +8,8 @@ switch formats without the stage changing meaning.
   :class:`InvalidUtf8Error` (never replaced with U+FFFD). A lone surrogate spelt as a JSON
   escape (``"\\ud800"``) is valid JSON, though: it becomes U+FFFD, one code point for one
   (offsets unchanged), as on every front door (:mod:`schemas.text`), so the document is
-  processed and its outputs can be encoded. Timestamps are ISO 8601 strings.
+  processed and its outputs can be encoded. Nesting deeper than Python's recursion limit is a
+  :class:`MalformedRecordError`, not a crash. Timestamps are ISO 8601 strings.
 - ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
   Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
 - ``avro-registry``: magic byte 0, 4-byte big-endian schema id, Avro body, as Confluent's
@@ -106,6 +107,8 @@ class JsonCodec:
             record = json.loads(text)
         except ValueError as exc:
             raise MalformedRecordError(f"value is not JSON: {exc}") from exc
+        except RecursionError as exc:  # e.g. 100,000 nested arrays: the record's fault, not ours
+            raise MalformedRecordError("value is nested too deeply to decode") from exc
         if not isinstance(record, dict):
             raise SchemaMismatchError(f"expected a JSON object, got {type(record).__name__}")
         if _ESCAPED_SURROGATE.search(text):
