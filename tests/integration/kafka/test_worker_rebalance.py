@@ -17,7 +17,6 @@ from collections import Counter
 import pytest
 
 from pipeline.bench.common import sample_texts
-from pipeline.kafka import delivery
 from tests.integration.conftest import require_apache
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 
@@ -27,11 +26,6 @@ N = 900
 COOPERATIVE = ["--librdkafka", "partition.assignment.strategy=cooperative-sticky"]
 
 
-@pytest.mark.xfail(
-    not hasattr(delivery, "OWNERSHIP_LOST"), strict=True,
-    reason="worker bug, fixed on the i11 branch (commit errors that only mean 'partition moved' are left to "
-           "the new owner): under cooperative-sticky a commit made while finishing revoked work gets "
-           "ILLEGAL_GENERATION and the at-least-once worker stops")
 def test_a_third_worker_joining_and_leaving_mid_stream_loses_and_duplicates_nothing(
         kafka_broker, topics, worker_process):
     require_apache(kafka_broker)
