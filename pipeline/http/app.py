@@ -24,20 +24,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
-from pipeline.errors import InputError, TextTooLongError
+from pipeline.errors import Unavailable
 from pipeline.http.auth import ApiKeyAuth
-from pipeline.http.batcher import BatchedSpanSource, Batcher
+from pipeline.http.batcher import Batcher
 from pipeline.http.callbacks import CallbackSender
-from pipeline.http.errors import ApiError, ClientGoneError, PayloadTooLargeError, RequestInvalidError, UnavailableError
+from pipeline.http.errors import RequestInvalidError, error_body, error_headers, status_of
 from pipeline.http.jobs import JobStore
 from pipeline.http.limits import BodyLimitMiddleware, BodyTooLarge
 from pipeline.http.metrics import Metrics
-from pipeline.http.routes import api, ops
+from pipeline.http.routes import api, batched, ops
 from pipeline.http.runner import JobRunner
 from pipeline.http.settings import HttpSettings
 from pipeline.http.ssrf import CallbackGuard
 from pipeline.redact import Redactor, RedactSettings
-from pipeline.redact.http import router as redact_router
+from pipeline.redact.http import create_router as redact_router
 from pipeline.service import NerService
 
 log = structlog.get_logger(__name__)
@@ -50,6 +50,7 @@ class ServerState:
     guard: CallbackGuard
     service: NerService | None = None
     batcher: Batcher | None = None
+    redactor: Redactor | None = None
     store: JobStore | None = None
     runner: JobRunner | None = None
     ready: bool = False
@@ -86,10 +87,15 @@ class _TimingMiddleware:
             self.metrics.request_seconds.labels(label, str(status)).observe(time.perf_counter() - started)
 
 
-def _error_response(state: ServerState, exc: ApiError) -> Response:
-    state.metrics.errors.labels(exc.error_type).inc()
-    return Response(orjson.dumps(exc.body()), status_code=exc.status, media_type="application/json",
-                    headers=exc.headers)
+def _error_response(state: ServerState, exc: BaseException) -> Response:
+    """The one way an error becomes a response: status and ``error_type`` from the table in
+    ``pipeline.http.errors``, the documented body, the error's own headers (Retry-After...)."""
+    status, error_type = status_of(exc)
+    state.metrics.errors.labels(error_type).inc()
+    if status == 499:  # the client has gone: nobody reads a body
+        return Response(status_code=status)
+    return Response(orjson.dumps(error_body(exc)), status_code=status, media_type="application/json",
+                    headers=error_headers(exc))
 
 
 #: pydantic error-context keys that state a limit, in the order we report them.
@@ -125,8 +131,13 @@ def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
 
 
 def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> Response:
+    @app.exception_handler(NerStageError)
+    async def ner_error(_: Request, exc: NerStageError) -> Response:
+        status = status_of(exc)[0]
+        if isinstance(exc, EngineError):
+            log.error("engine_error", error=type(exc).__name__)
+        elif status >= 500 and status != 503:
+            log.error("request_failed", error=type(exc).__name__)
         return _error_response(state, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -137,47 +148,34 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
     async def http_error(_: Request, exc: HTTPException) -> Response:
         if isinstance(exc, BodyTooLarge):
             return _error_response(state, exc.error())
+        # Starlette's own (unknown route, wrong method, unreadable body): same shape, its status
+        state.metrics.errors.labels("http").inc()
         field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code)
-        error = ApiError(str(exc.detail), field=field, headers=dict(exc.headers or {}))
-        error.status = exc.status_code
-        error.error_type = "http"
-        return _error_response(state, error)
-
-    @app.exception_handler(ClientGoneError)
-    async def gone(_: Request, exc: ClientGoneError) -> Response:
-        state.metrics.errors.labels("client_gone").inc()
-        return Response(status_code=499)
-
-    @app.exception_handler(NerStageError)
-    async def ner_error(_: Request, exc: NerStageError) -> Response:
-        if isinstance(exc, TextTooLongError):
-            limit = state.service.max_chars if state.service else None
-            return _error_response(state, PayloadTooLargeError(str(exc), field=exc.field, limit=limit))
-        if isinstance(exc, InputError):
-            return _error_response(state, RequestInvalidError(str(exc), field=exc.field))
-        if isinstance(exc, EngineError):
-            log.error("engine_error", error=type(exc).__name__)
-            return _error_response(state, UnavailableError("the inference engine failed"))
-        log.error("request_failed", error=type(exc).__name__)
-        error = ApiError("internal error")
-        return _error_response(state, error)
+        body = {"error": str(exc.detail), "error_type": "http", "field": field, "limit": None}
+        return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json",
+                        headers=dict(exc.headers or {}))
 
 
 async def _require_ready(request: Request) -> None:
     if not request.app.state.ner.ready:
-        raise UnavailableError("the model is still loading or the server is shutting down",
-                               headers={"Retry-After": "1"})
+        raise Unavailable("the model is still loading or the server is shutting down", retry_after=1)
 
 
 def create_app(settings: HttpSettings | None = None, service: NerService | None = None,
                model_settings: ModelSettings | None = None, redact_settings: RedactSettings | None = None) -> FastAPI:
     """Build the app. Without ``service`` the model named by ``model_settings`` is loaded at start-up.
 
-    ``/redact`` (the redaction package's router) runs on a :class:`Redactor` whose span source
-    is the same service behind the same batcher, built from ``redact_settings`` (default: ``RedactSettings.load()``)."""
+    ``/redact`` (the redaction package's router) redacts with a :class:`Redactor` built from
+    ``redact_settings`` (default: ``RedactSettings.load()``); its model spans come from the same
+    batcher as ``/predict_tokens``."""
     settings = settings or HttpSettings.load()
+    redact_settings = redact_settings or RedactSettings.load()
     metrics = Metrics()
-    state = ServerState(settings=settings, metrics=metrics, guard=CallbackGuard(settings.callback_allow_list))
+    state = ServerState(settings=settings, metrics=metrics, guard=CallbackGuard(settings.callback_allow_list),
+                        redactor=Redactor.from_settings(redact_settings))
+
+    async def model_spans(request: Request, texts: list[str]) -> list:
+        return await batched(request, state.batcher.entities(texts))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -191,9 +189,7 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
             state.batcher = Batcher(svc, max_batch_tokens=settings.batch_max_tokens,
                                     max_wait_s=settings.batch_max_wait_ms / 1e3,
                                     max_queue=settings.max_queue_requests, inline_max_chars=settings.inline_max_chars,
-                                    on_round=metrics.on_round)
-            spans = BatchedSpanSource(state.batcher, asyncio.get_running_loop())
-            app.state.redactor = Redactor.from_settings(redact_settings or RedactSettings.load(), span_source=spans)
+                                    max_engine_s=settings.request_max_engine_s, on_round=metrics.on_round)
             state.batcher.start()
             secret = settings.callback_secret.get_secret_value().encode() if settings.callback_secret else None
             sender = CallbackSender(state.guard, secret, timeout_s=settings.callback_timeout_s)
@@ -220,7 +216,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     if keys:
         dependencies.insert(0, Depends(ApiKeyAuth(keys)))
     app.include_router(api, dependencies=dependencies)
-    app.include_router(redact_router, dependencies=dependencies)
+    app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None),
+                       dependencies=dependencies)
     app.include_router(ops)
     _install_error_handlers(app, state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -1,92 +1,123 @@
-"""HTTP errors: each carries its status, the offending field and the limit it broke.
+"""Errors and their HTTP meaning: one table (``STATUS``) from error class to status code and
+``error_type``, looked up through the exception's MRO (as Starlette looks up handlers), so a
+subclass inherits its parent's answer unless it has its own row.
+
+The core raises domain errors (``pipeline.errors``: ``Overloaded``, ``JobNotFound``,
+``RequestTooExpensive``, ...) and knows nothing of HTTP; the errors below are the HTTP layer's
+own (auth, request limits, callback rules):
 
     NerStageError
-    └── ApiError                 an HTTP 4xx/5xx with a machine-readable body
-        ├── PayloadTooLargeError 413: body, number of inputs or text length over a limit
-        ├── RequestInvalidError  422: a field has a value we cannot process
-        ├── UnauthorizedError    401: no or malformed bearer token
-        ├── ForbiddenError       403: unknown API key
-        ├── NotFoundError        404: no such job
-        ├── ConflictError        409: the job cannot change state that way
-        ├── QueueFullError       429: the batcher queue is full; retry after ``retry_after`` s
-        ├── CallbackRefusedError 422: the callback URL is not allowed (SSRF rules)
-        └── UnavailableError     503: not ready, shutting down, or a needed setting is missing
+    └── ApiError                 an error only the HTTP layer raises
+        ├── PayloadTooLargeError body, number of inputs or text length over a limit
+        ├── RequestInvalidError  a field has a value we cannot process
+        ├── UnauthorizedError    no or malformed bearer token
+        ├── ForbiddenError       unknown API key
+        └── CallbackRefusedError the callback URL is not allowed (SSRF rules)
 
-Bodies are ``{"error", "error_type", "field", "limit"}`` (TEI's ``error``/``error_type`` plus
-the two fields that tell a client what to change).
+Every error body is ``{"error", "error_type", "field", "limit"}`` (TEI's ``error``/``error_type``
+plus the two fields that tell a client what to change): :func:`error_body`. Errors that are not
+ours (bugs) answer 500 ``internal`` without their message.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engines.errors import NerStageError
+from engines.errors import EngineError, NerStageError
+from pipeline.errors import (
+    ClientGone,
+    InputError,
+    JobConflict,
+    JobNotFound,
+    Overloaded,
+    RequestTooExpensive,
+    TextTooLongError,
+    Unavailable,
+)
 
 
 class ApiError(NerStageError):
-    status = 500
-    error_type = "internal"
+    """An error raised by the HTTP layer itself; its status comes from :data:`STATUS`."""
 
     def __init__(self, message: str, *, field: str | None = None, limit: Any = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
         self.limit = limit
         self.headers = headers or {}
 
+    @property
+    def status(self) -> int:
+        return status_of(self)[0]
+
     def body(self) -> dict[str, Any]:
-        return {"error": self.message, "error_type": self.error_type, "field": self.field, "limit": self.limit}
+        return error_body(self)
 
 
 class PayloadTooLargeError(ApiError):
-    status = 413
-    error_type = "payload_too_large"
+    """Body, number of inputs or text length over a limit."""
 
 
 class RequestInvalidError(ApiError):
-    status = 422
-    error_type = "validation"
+    """A field has a value we cannot process."""
 
 
 class UnauthorizedError(ApiError):
-    status = 401
-    error_type = "unauthorized"
+    """No or malformed bearer token."""
 
 
 class ForbiddenError(ApiError):
-    status = 403
-    error_type = "forbidden"
-
-
-class NotFoundError(ApiError):
-    status = 404
-    error_type = "not_found"
-
-
-class ConflictError(ApiError):
-    status = 409
-    error_type = "conflict"
-
-
-class QueueFullError(ApiError):
-    status = 429
-    error_type = "overloaded"
-
-    def __init__(self, message: str, *, retry_after: int, limit: int) -> None:
-        super().__init__(message, field=None, limit=limit, headers={"Retry-After": str(retry_after)})
-        self.retry_after = retry_after
+    """Unknown API key."""
 
 
 class CallbackRefusedError(ApiError):
-    status = 422
-    error_type = "callback_refused"
+    """The callback URL is not allowed (SSRF rules)."""
 
 
-class UnavailableError(ApiError):
-    status = 503
-    error_type = "unavailable"
+#: Error class -> (HTTP status, ``error_type``). The one place an error gets its HTTP meaning.
+#: ``ClientGone`` answers 499 (nginx's "client closed request"): nobody reads it.
+STATUS: dict[type[BaseException], tuple[int, str]] = {
+    PayloadTooLargeError: (413, "payload_too_large"),
+    RequestInvalidError: (422, "validation"),
+    UnauthorizedError: (401, "unauthorized"),
+    ForbiddenError: (403, "forbidden"),
+    CallbackRefusedError: (422, "callback_refused"),
+    TextTooLongError: (413, "payload_too_large"),
+    InputError: (422, "validation"),
+    RequestTooExpensive: (413, "too_expensive"),
+    Overloaded: (429, "overloaded"),
+    Unavailable: (503, "unavailable"),
+    EngineError: (503, "unavailable"),
+    ClientGone: (499, "client_gone"),
+    JobNotFound: (404, "not_found"),
+    JobConflict: (409, "conflict"),
+    NerStageError: (500, "internal"),
+}
+_INTERNAL = (500, "internal")
 
 
-class ClientGoneError(NerStageError):
-    """The client disconnected before its request reached the engine (nothing to answer)."""
+def status_of(exc: BaseException) -> tuple[int, str]:
+    """``(status, error_type)`` of the nearest class in ``exc``'s MRO that has a row."""
+    for cls in type(exc).__mro__:
+        found = STATUS.get(cls)
+        if found is not None:
+            return found
+    return _INTERNAL
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The documented error shape. Messages of errors that are not ours (bugs) and of engine
+    failures are not shown: they may name internals."""
+    status, error_type = status_of(exc)
+    if not isinstance(exc, NerStageError) or status == 500:
+        message = "internal error"
+    elif isinstance(exc, EngineError):
+        message = "the inference engine failed"
+    else:
+        message = str(exc) or type(exc).__name__
+    return {"error": message, "error_type": error_type, "field": getattr(exc, "field", None),
+            "limit": getattr(exc, "limit", None)}
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    return dict(getattr(exc, "headers", None) or {})

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.http.errors import ApiError, ConflictError, NotFoundError
+from pipeline.errors import JobConflict, JobNotFound
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -107,7 +107,7 @@ class JobStore:
     def require(self, job_id: str) -> Job:
         job = self.get(job_id)
         if job is None:
-            raise NotFoundError(f"no job {job_id!r}", field="job_id")
+            raise JobNotFound(f"no job {job_id!r}")
         return job
 
     def recover(self) -> int:
@@ -140,7 +140,7 @@ class JobStore:
     def cancel(self, job_id: str) -> Job:
         job = self.require(job_id)
         if job.status in TERMINAL:
-            raise ConflictError(f"job {job_id!r} is already {job.status}", field="job_id", limit=list(TERMINAL))
+            raise JobConflict(f"job {job_id!r} is already {job.status}", limit=list(TERMINAL))
         now = time.time()
         changed = self._exec(
             "UPDATE jobs SET status = 'cancelled', request = NULL, updated_at = ?, "
@@ -149,7 +149,7 @@ class JobStore:
             (now, now, job_id),
         )
         if not changed:  # finished between the read and the update
-            raise ConflictError(f"job {job_id!r} has just finished", field="job_id", limit=list(TERMINAL))
+            raise JobConflict(f"job {job_id!r} has just finished", limit=list(TERMINAL))
         return self.require(job_id)
 
     # -- callbacks ------------------------------------------------------------------------
@@ -183,10 +183,3 @@ class JobStore:
             "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') AND delivery != 'pending' "
             "AND updated_at < ?", (older_than,))
 
-
-def error_json(exc: Exception) -> dict:
-    if isinstance(exc, ApiError):
-        return exc.body()
-    field = getattr(exc, "field", None)
-    return {"error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__, "field": field,
-            "limit": None}

@@ -31,7 +31,7 @@ class Metrics:
         self.queue_depth = Gauge("ner_batch_queue_depth", "Requests waiting for the engine.", registry=r)
         self.batch_requests = Histogram("ner_batch_requests", "Requests merged into one batcher round.",
                                         buckets=_SIZE_BUCKETS, registry=r)
-        self.batch_texts = Histogram("ner_batch_texts", "Texts in one batcher round.", buckets=_SIZE_BUCKETS,
+        self.batch_texts = Histogram("ner_batch_texts", "Engine sequences (work units, one per text window) in one batcher round.", buckets=_SIZE_BUCKETS,
                                      registry=r)
         self.batch_tokens = Histogram("ner_batch_tokens", "Padded tokens in one batcher round.",
                                       buckets=_TOKEN_BUCKETS, registry=r)
@@ -50,7 +50,7 @@ class Metrics:
 
     def on_round(self, stats: RoundStats) -> None:
         self.batch_requests.observe(stats.requests)
-        self.batch_texts.observe(stats.texts)
+        self.batch_texts.observe(stats.units)
         self.batch_tokens.observe(stats.tokens)
         self.queue_wait.observe(stats.queue_wait_s)
         if stats.dropped:

@@ -17,10 +17,11 @@ import orjson
 import structlog
 
 from engines.errors import NerStageError
+from pipeline.errors import DeliveryError, Overloaded
 from pipeline.http.batcher import Batcher
-from pipeline.http.callbacks import CallbackSender, DeliveryError, backoff
-from pipeline.http.errors import QueueFullError
-from pipeline.http.jobs import Job, JobStore, error_json
+from pipeline.http.callbacks import CallbackSender, backoff
+from pipeline.http.errors import error_body
+from pipeline.http.jobs import Job, JobStore
 from pipeline.http.limits import options_of
 from pipeline.http.metrics import Metrics
 from pipeline.http.settings import HttpSettings
@@ -52,6 +53,8 @@ class JobRunner:
         self._deliver = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._in_flight: set[str] = set()
+        #: Batcher work of running jobs, cancelled by ``cancel`` so the engine stops at the next unit.
+        self._running: dict[str, asyncio.Future] = {}
         self._next_purge = 0.0
 
     async def start(self) -> None:
@@ -78,6 +81,9 @@ class JobRunner:
 
     def cancel(self, job_id: str) -> Job:
         job = self.store.cancel(job_id)
+        work = self._running.get(job_id)
+        if work is not None:
+            work.cancel()
         self._deliver.set()
         return job
 
@@ -98,17 +104,27 @@ class JobRunner:
             request = PredictRequest.model_validate_json(job.request or b"{}")
             texts = [t if isinstance(t, str) else t[0] for t in
                      ([request.inputs] if isinstance(request.inputs, str) else request.inputs)]
-            result = await self.batcher.predict(texts, options_of(request))
-        except QueueFullError:
+            work = asyncio.ensure_future(self.batcher.predict(texts, options_of(request)))
+            self._running[job.id] = work
+            try:
+                result = await asyncio.shield(work)  # cancelling the job cancels work, not this worker
+            finally:
+                self._running.pop(job.id, None)
+        except asyncio.CancelledError:
+            if not work.cancelled():  # the runner is stopping: the job is recovered on the next start
+                work.cancel()
+                raise
+            log.info("job_cancelled_while_running", job_id=job.id)
+            return
+        except Overloaded:
             self.store.requeue(job.id)
             await asyncio.sleep(0.5)
             return
         except NerStageError as exc:
-            status, fields = "failed", {"error": orjson.dumps(error_json(exc))}
+            status, fields = "failed", {"error": orjson.dumps(error_body(exc))}
         except Exception as exc:  # a bug must fail the job, not kill the worker
             log.error("job_crashed", job_id=job.id, error=type(exc).__name__)
-            status, fields = "failed", {"error": orjson.dumps({"error": "internal error", "error_type": "internal",
-                                                                "field": None, "limit": None})}
+            status, fields = "failed", {"error": orjson.dumps(error_body(exc))}
         else:
             status, fields = "succeeded", {"result": result}
         if self.store.finish(job.id, status, **fields):

@@ -7,9 +7,10 @@
     │       └── RecordFailedError  the model, redactor or encoder failed on this record only
     └── KafkaStageError            the stage cannot go on as configured
         ├── BrokerError            the client library reported a broker or client failure
-        ├── DeliveryError          an output record was not acknowledged (batch not committed)
         ├── TransactionError       a transaction could not be committed (aborted and rewound)
         └── InferenceError         the engine fails on every record of a batch (not the records' fault)
+    └── DeliveryError (pipeline.errors, shared with HTTP callbacks)
+                                   an output record was not acknowledged (batch not committed)
 
 Record-level problems (``schemas.errors.RecordError``, ``DocumentError``, ``TextTooLongError``,
 and errors while running the model on a single record) never stop the worker: the record goes
@@ -19,7 +20,10 @@ to the dead-letter topic. Everything else stops the batch before its offsets are
 from __future__ import annotations
 
 from engines.errors import NerStageError
-from pipeline.errors import InputError
+from pipeline.errors import DeliveryError, InputError
+
+__all__ = ["BrokerError", "DeliveryError", "DocumentError", "InferenceError", "KafkaStageError", "MissingTextError",
+           "RecordFailedError", "TransactionError"]
 
 
 class DocumentError(InputError):
@@ -40,10 +44,6 @@ class KafkaStageError(NerStageError):
 
 class BrokerError(KafkaStageError):
     """librdkafka reported an error (wrapped ``KafkaException``)."""
-
-
-class DeliveryError(KafkaStageError):
-    """At least one output record of a batch was not acknowledged by the broker."""
 
 
 class TransactionError(KafkaStageError):

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from pipeline.http.errors import ConflictError, NotFoundError
+from pipeline.errors import JobConflict, JobNotFound
 from pipeline.http.jobs import JobStore
 from pipeline.http.runner import callback_body
 
@@ -40,9 +40,9 @@ def test_cancel_rules(store):
     store.create("a", b"{}", "https://h/cb", None)
     cancelled = store.cancel("a")
     assert cancelled.status == "cancelled" and cancelled.delivery == "pending"
-    with pytest.raises(ConflictError):
+    with pytest.raises(JobConflict):
         store.cancel("a")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(JobNotFound):
         store.cancel("nope")
     store.create("b", b"{}", None, None)
     store.claim_next()
