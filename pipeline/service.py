@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines import Engine, EngineBatch, ModelBundle, create_engine, load_bundle
+from engines import Engine, EngineBatch, ModelBundle, engine_from_settings, load_bundle
 from pipeline.decode import (
     Prediction,
     TokenView,
@@ -114,16 +114,7 @@ class NerService:
     def from_settings(cls, model: ModelSettings, decode: DecodeSettings | None = None) -> NerService:
         """Load the bundle and engine named by settings, warmed up unless disabled."""
         bundle = load_bundle(model.model)
-        options: dict = {"max_batch_tokens": model.max_batch_tokens, "max_seq_len": model.max_seq_len}
-        if model.threads:
-            options["threads"] = model.threads
-        if model.engine == "onnxruntime":
-            options["spin"] = model.spin
-        if model.engine == "tensorrt":
-            # Same keys as `ner-stage build-engine`, so the server finds the plan that command cached.
-            options.update(precision=model.precision, max_batch_size=model.max_batch_size,
-                           cache_dir=model.cache_dir, device=model.device)
-        engine = create_engine(model.engine, bundle, **options)
+        engine = engine_from_settings(bundle, model)
         if model.warmup:
             engine.warmup()
         entity_options = None

@@ -31,8 +31,8 @@ class Metrics:
         self.queue_depth = Gauge("ner_batch_queue_depth", "Requests waiting for the engine.", registry=r)
         self.batch_requests = Histogram("ner_batch_requests", "Requests merged into one batcher round.",
                                         buckets=_SIZE_BUCKETS, registry=r)
-        self.batch_texts = Histogram("ner_batch_texts", "Engine sequences (work units, one per text window) in one batcher round.", buckets=_SIZE_BUCKETS,
-                                     registry=r)
+        self.batch_texts = Histogram("ner_batch_texts", "Work units (text windows) in one batcher round.",
+                                     buckets=_SIZE_BUCKETS, registry=r)
         self.batch_tokens = Histogram("ner_batch_tokens", "Padded tokens in one batcher round.",
                                       buckets=_TOKEN_BUCKETS, registry=r)
         self.queue_wait = Histogram("ner_batch_queue_wait_seconds", "Longest wait in the queue per round.",

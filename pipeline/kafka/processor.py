@@ -52,7 +52,8 @@ class Pending:
 
     @property
     def tokens(self) -> int:
-        return self.encoded.n_tokens if self.encoded is not None else 0
+        """Padded tokens (``NerService.cost``), the unit of every token budget."""
+        return NerService.cost([self.encoded]) if self.encoded is not None else 0
 
 
 @dataclass(slots=True)

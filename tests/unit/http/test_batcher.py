@@ -110,8 +110,8 @@ def test_long_texts_equal_the_service_answer_and_rounds_keep_the_padded_token_bu
 
     rounds = []
     got = run_with_batcher(svc, scenario, max_batch_tokens=150, on_round=rounds.append)
-    expected = orjson.dumps(service(bundle, FakeEngine(bundle.num_labels, max_seq_len=32)).predict([LONG, "Bob"], options),
-                            option=orjson.OPT_SERIALIZE_NUMPY)
+    alone = service(bundle, FakeEngine(bundle.num_labels, max_seq_len=32))
+    expected = orjson.dumps(alone.predict([LONG, "Bob"], options), option=orjson.OPT_SERIALIZE_NUMPY)
     assert all(g == expected for g in got)
     assert all(r.tokens <= 150 for r in rounds) and len(rounds) > 3
     assert max(engine.rows) <= 150 // 32
@@ -204,7 +204,8 @@ def test_the_engine_thread_only_runs_the_engine(bundle, monkeypatch):
     assert {"encode", "merge", "aggregate", "token_items", "span_items", "to_entities", "softmax"} <= seen.keys()
     for stage, threads in seen.items():
         assert "ner-engine" not in threads, stage
-    assert any(t.startswith("ner-prep") for t in seen["encode"]) and any(t.startswith("ner-prep") for t in seen["merge"])
+    for stage in ("encode", "merge"):  # the large request's, in the worker pool
+        assert any(t.startswith("ner-prep") for t in seen[stage]), stage
 
 
 def test_a_full_queue_answers_429_with_retry_after(bundle):
