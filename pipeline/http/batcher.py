@@ -20,9 +20,11 @@ The pipeline (after text-embeddings-inference's ``tokenization.rs`` / ``queue.rs
    token budget (``NerService.padded_tokens``: rows x widest) and ``max_batch_size`` rows, and
    runs ONE ``NerService.run_units`` (``engine.run``). Nothing else: no tokenizing, no decoding.
    Because a 100,000-character text is ~55 windows and a new request has been served nothing,
-   the new request rides in the very next engine call: it waits at most about one engine batch
-   behind a large one. While requests arrive concurrently and the budget is not full, it waits
-   up to ``max_wait`` for more (a lone sequential request never waits);
+   the new request leads the very next engine call, and rows much wider than its own stay out
+   of that call (``MIN_WIDTH_CAP``), so it is not padded to the long text's windows: it waits
+   at most about one engine batch (the one in flight) behind a large one. While requests
+   arrive concurrently and the budget is not full, it waits up to ``max_wait`` for more (a lone
+   sequential request never waits);
 3. request side again: when a request's last unit is back, its event loop merges the windows
    and decodes (``NerService.merge`` / ``items``) and serializes, itself when small, in the
    worker pool when large, so the engine thread is already running the next batch.
@@ -66,6 +68,10 @@ ENCODE_ON_LOOP_CHARS = 4000
 #: Requests up to this many padded tokens are decoded on the event loop; larger in the pool.
 FINISH_ON_LOOP_TOKENS = 2048
 
+#: Rows up to twice as wide as the first (least-served) unit of an engine call, or this many
+#: tokens, may join it: a short request is not padded to, nor slowed by, a long text's windows.
+MIN_WIDTH_CAP = 64
+
 Finish = Callable[[list[EncodedText], list[np.ndarray]], object]
 
 
@@ -93,7 +99,7 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class RoundStats:
-    """One engine call of the batcher (reported to metrics)."""
+    """One engine call of the batcher, or only ``dropped`` requests (``requests`` 0); for metrics."""
 
     requests: int
     units: int
@@ -248,6 +254,10 @@ class Batcher:
             picked = self._collect()
             if picked:
                 self._execute(picked)
+            elif self._dropped and self._on_round is not None:  # report drops that freed the engine
+                with self._cond:
+                    dropped, self._dropped = self._dropped, 0
+                self._on_round(RoundStats(0, 0, 0, 0.0, dropped))
 
     def _collect(self) -> list[tuple[Request, int]]:
         """The units of the next engine call; waits up to ``max_wait`` for concurrent arrivals
@@ -280,13 +290,19 @@ class Batcher:
         budget, rows = self.max_batch_tokens, self.service.max_batch_size
         picked: list[tuple[Request, int]] = []
         widest = 0
+        cap = 0  # widest row allowed in this call, set by the first (least-served) unit
         full = False
         for request in sorted(live, key=lambda r: (r.served, r.seq)):
             for index in range(request.next, len(request.units)):
-                width = max(widest, len(request.units[index].ids))
+                own = len(request.units[index].ids)
+                if picked and own > cap:
+                    break  # much wider rows would pad this call's short rows and make it slow
+                width = max(widest, own)
                 if len(picked) >= rows or (picked and self.service.padded_tokens([width] * (len(picked) + 1)) > budget):
                     full = True
                     break
+                if not picked:
+                    cap = max(2 * own, MIN_WIDTH_CAP)
                 picked.append((request, index))
                 widest = width
             if full:

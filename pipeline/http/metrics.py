@@ -49,12 +49,14 @@ class Metrics:
         self.callbacks = Counter("ner_callbacks_total", "Callback attempts by outcome.", ["outcome"], registry=r)
 
     def on_round(self, stats: RoundStats) -> None:
+        if stats.dropped:
+            self.dropped.inc(stats.dropped)
+        if not stats.requests:  # only drops to report: no engine call
+            return
         self.batch_requests.observe(stats.requests)
         self.batch_texts.observe(stats.units)
         self.batch_tokens.observe(stats.tokens)
         self.queue_wait.observe(stats.queue_wait_s)
-        if stats.dropped:
-            self.dropped.inc(stats.dropped)
 
     def on_engine_batch(self, stats: BatchStats) -> None:
         self.engine_seconds.observe(stats.seconds)

@@ -293,3 +293,19 @@ def test_redaction_spans_share_the_engine_call_with_predict_requests_and_equal_t
     assert any(got) and got == service(bundle).entities(texts)
     assert [r.requests for r in rounds] == [1, 2]  # the redaction and the predict request merged
     assert len(engine.calls) == 2
+
+
+def test_a_short_request_s_engine_call_is_not_padded_to_a_long_text_s_windows(bundle):
+    engine = SlowEngine(bundle.num_labels, max_seq_len=128, delay=0.02)
+    svc = service(bundle, engine)
+
+    async def scenario(batcher):
+        long = asyncio.ensure_future(batcher.submit([LONG * 3], PredictOptions()))
+        await until(lambda: len(engine.rows) >= 1)
+        await batcher.submit(["short one"], PredictOptions())
+        await long
+
+    run_with_batcher(svc, scenario, max_batch_tokens=512)
+    widths = [shape[1] for shape in engine.calls]
+    assert min(widths) < 16 and engine.rows[widths.index(min(widths))] == 1  # the short one alone, unpadded
+    assert max(widths) == 128
