@@ -55,6 +55,8 @@ class PredictOptions:
     ignore_labels: tuple[str, ...] = ("O",)
     #: Join touching same-label spans after aggregation (see ``decode.merge_adjacent``).
     merge_adjacent: bool = False
+    #: Overlap in tokens between windows of a long text (None: the service's configured stride).
+    stride: int | None = None
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -147,7 +149,8 @@ class NerService:
                 raise TextTooLongError(f"inputs[{i}] has {len(text)} characters; the limit is {self.max_chars}",
                                        field=f"inputs[{i}]", limit=self.max_chars)
         return self.encoder.encode(
-            list(texts), truncate=options.truncate, direction=options.truncation_direction, stride=self.stride
+            list(texts), truncate=options.truncate, direction=options.truncation_direction,
+            stride=self.stride if options.stride is None else options.stride,
         )
 
     @staticmethod

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import Unavailable
+from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyAuth
 from pipeline.http.batcher import Batcher
 from pipeline.http.callbacks import CallbackSender
@@ -218,7 +219,9 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None),
                        dependencies=dependencies)
+    app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
+    app.include_router(viewer.router)  # the page is open; the API calls it makes carry the key
     _install_error_handlers(app, state)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(_TimingMiddleware, metrics=metrics)

@@ -42,9 +42,13 @@ class ApiError(NerStageError):
     def __init__(self, message: str, *, field: str | None = None, limit: Any = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        self.message = message
         self.field = field
         self.limit = limit
         self.headers = headers or {}
+
+    def __str__(self) -> str:
+        return self.message
 
     @property
     def status(self) -> int:
