@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 import orjson
 
 from pipeline.bench.common import percentiles, progress, pyplot, save, time_calls
+from pipeline.bench.fairness import fairness_figure
 from pipeline.cli.options import as_flags, model_options, model_settings
 from pipeline.config import ModelSettings
 from pipeline.service import NerService, PredictOptions
@@ -191,47 +191,6 @@ def _sequential(service: NerService, options: PredictOptions, ports: dict[str, i
     return {who: {**percentiles(s), "block_p50_ms": block_p50[who]} for who, s in samples.items()}
 
 
-FAIR_SENTENCE = "Please call Maria Garcia at +1 415 555 0199 or write to maria.garcia@example.com. "
-LONG_TEXT = (FAIR_SENTENCE * (100_000 // len(FAIR_SENTENCE) + 1))[:100_000]
-
-
-def _fairness(port: int, body: bytes) -> dict:
-    """Short sequential requests sent while one 100,000-character request is in flight: how long
-    they wait behind it (fair scheduling bounds it by about one engine batch)."""
-    long_body = orjson.dumps({"inputs": [LONG_TEXT], "aggregation_strategy": "simple"})
-    done: dict = {}
-
-    def send_long() -> None:
-        client = RawClient(port)
-        try:
-            started = time.perf_counter()
-            done["status"] = client.call(_request(port, "/predict_tokens", long_body))[0]
-            done["seconds"] = time.perf_counter() - started
-        finally:
-            client.close()
-
-    thread = threading.Thread(target=send_long)
-    thread.start()
-    time.sleep(0.5)  # tokenized and in the engine
-    client = RawClient(port)
-    short: list[float] = []
-    try:
-        while thread.is_alive():
-            started = time.perf_counter()
-            client.call(_request(port, "/predict_tokens", body))
-            if thread.is_alive():  # only samples that overlapped the long request
-                short.append(time.perf_counter() - started)
-    finally:
-        client.close()
-        thread.join()
-    stats = percentiles(short) if short else {}
-    return {"long_chars": len(LONG_TEXT), "long_status": done.get("status"), "long_s": done.get("seconds"),
-            "short_requests": len(short), **{f"short_{k}": v for k, v in stats.items()},
-            "short_max_ms": max(short) * 1e3 if short else None,
-            "short_max_over_long": (max(short) / done["seconds"]) if short and done.get("seconds") else None,
-            "target_short_over_long": 0.25}
-
-
 def _model_flags(settings) -> list[str]:
     return as_flags(ModelSettings, settings.model_dump(exclude_unset=False))
 
@@ -302,7 +261,7 @@ def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseli
                 result[who]["concurrency"].append(row)
         if fairness:
             progress("fairness: short requests while a 100,000-character request is in flight")
-            result["fairness"] = _fairness(ports["ours"], body)
+            result["fairness"] = fairness_figure(ports["ours"], body)
             fair = result["fairness"]
             progress(f"  long {fair['long_s']:.2f} s; {fair['short_requests']} short requests meanwhile, "
                      f"max {fair['short_max_ms'] or 0:.0f} ms")

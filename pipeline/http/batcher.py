@@ -31,7 +31,8 @@ The pipeline (after text-embeddings-inference's ``tokenization.rs`` / ``queue.rs
 
 Requests whose client has gone, or whose engine time passed ``max_engine_s``
 (``RequestTooExpensive``, HTTP 413), are dropped at the next unit. The queue is bounded
-(``max_queue`` requests): a full queue raises ``Overloaded`` (HTTP 429 + ``Retry-After``).
+(``max_queue`` requests admitted and not yet answered, tokenizing included): past it
+``Overloaded`` (HTTP 429 + ``Retry-After``).
 
 Lone-request fast path (:meth:`Batcher.run_inline`): a small request that arrives while the
 engine thread is idle and nothing is queued runs all stages on the event-loop thread. It saves
@@ -131,6 +132,8 @@ class Batcher:
         #: True while the engine thread has work in hand.
         self._busy = False
         self._dropped = 0
+        #: Requests admitted and not yet answered (tokenizing, queued, in the engine, decoding).
+        self._in_flight = 0
         #: Exponential average of engine seconds per padded token (for Retry-After).
         self._s_per_token = 2e-4
 
@@ -165,12 +168,18 @@ class Batcher:
         what ``finish(docs, logits)`` makes of them. Cancelling the caller drops the request."""
         options = options or PredictOptions()
         self._admit()
+        self._in_flight += 1
+        try:
+            return await self._submit(list(texts), options, finish or self._items_body(options))
+        finally:
+            self._in_flight -= 1
+
+    async def _submit(self, texts: list[str], options: PredictOptions, finish: Finish) -> object:
         loop = asyncio.get_running_loop()
-        texts = list(texts)
         if sum(map(len, texts)) <= ENCODE_ON_LOOP_CHARS:
             docs = self.service.encode(texts, options)
         else:
-            docs = await loop.run_in_executor(self._executor(), self.service.encode, texts, options)
+            docs = await loop.run_in_executor(self._pool, self.service.encode, texts, options)
         request = Request(docs, self.service.units(docs), loop.create_future(), loop, next(self._seq))
         if request.units:
             with self._cond:
@@ -181,10 +190,9 @@ class Batcher:
             except asyncio.CancelledError:
                 request.gone = True
                 raise
-        finish = finish or self._items_body(options)
         if self.service.cost(docs) <= FINISH_ON_LOOP_TOKENS:
             return self._finish(request, finish)
-        return await loop.run_in_executor(self._executor(), self._finish, request, finish)
+        return await loop.run_in_executor(self._pool, self._finish, request, finish)
 
     async def predict(self, texts: Sequence[str], options: PredictOptions | None = None) -> bytes:
         """``/predict_tokens`` JSON bytes (alias of :meth:`submit` without ``finish``)."""
@@ -218,15 +226,12 @@ class Batcher:
     def _admit(self) -> None:
         if self._closing:
             raise Unavailable("the server is shutting down", retry_after=1)
-        if len(self._active) >= self.max_queue:
+        if self._in_flight >= self.max_queue:
             queued = sum(self.service.padded_tokens([len(u.ids) for u in r.units[r.next:]])
                          for r in list(self._active))
             retry = max(1, math.ceil(queued * self._s_per_token))
-            raise Overloaded(f"{len(self._active)} requests are waiting for the engine; retry later",
+            raise Overloaded(f"{self._in_flight} requests are waiting for the engine; retry later",
                              retry_after=retry, limit=self.max_queue)
-
-    def _executor(self) -> ThreadPoolExecutor | None:
-        return self._pool
 
     def _finish(self, request: Request, finish: Finish) -> object:
         logits = self.service.merge(request.docs, request.logits)
