@@ -12,14 +12,12 @@ message and exits 2; the Kafka worker dead-letters record errors).
     ├── Overloaded               too much work is queued; retry after ``retry_after`` seconds
     ├── Unavailable              not ready yet, or shutting down
     ├── ClientGone               the requester left; its work was dropped (nobody to answer)
-    ├── JobNotFound              no such async job (``field`` names the id)
-    ├── JobConflict              the job cannot change state that way (already finished)
     └── DeliveryError            an output (a Kafka record, an HTTP callback) was not
                                  acknowledged by its receiver; ``retryable`` says if trying
                                  again can help
 
-Package-specific errors (Kafka, HTTP, redaction) live in their package's ``errors`` module and
-derive from these or from the root.
+Package-specific errors (Kafka, HTTP, redaction, the job store's ``JobNotFoundError`` ...) live
+in their package's ``errors`` module and derive from these or from the root.
 """
 
 from __future__ import annotations
@@ -75,23 +73,6 @@ class Unavailable(NerStageError):
 
 class ClientGone(NerStageError):
     """The requester disconnected or cancelled; its remaining work was dropped."""
-
-
-class JobNotFound(NerStageError):
-    """No async job with this id (or not one the caller may see)."""
-
-    def __init__(self, message: str, *, field: str | None = "job_id") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class JobConflict(NerStageError):
-    """The job cannot change state that way; ``limit`` lists the states that block it."""
-
-    def __init__(self, message: str, *, field: str | None = "job_id", limit: Any = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.limit = limit
 
 
 class DeliveryError(NerStageError):

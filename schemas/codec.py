@@ -5,7 +5,11 @@ format uses the same field names and is validated against the same schema, so a 
 switch formats without the stage changing meaning.
 
 - ``json``: UTF-8 JSON objects. Strict: bytes that are not valid UTF-8 raise
-  :class:`InvalidUtf8Error` (never replaced with U+FFFD). Timestamps are ISO 8601 strings.
+  :class:`InvalidUtf8Error` (never replaced with U+FFFD). A lone surrogate spelt as a JSON
+  escape (``"\\ud800"``) is valid JSON, though: it becomes U+FFFD, one code point for one
+  (offsets unchanged), as on every front door (:mod:`schemas.text`), so the document is
+  processed and its outputs can be encoded. Nesting deeper than Python's recursion limit is a
+  :class:`MalformedRecordError`, not a crash. Timestamps are ISO 8601 strings.
 - ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
   Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
 - ``avro-registry``: magic byte 0, 4-byte big-endian schema id, Avro body, as Confluent's
@@ -29,11 +33,14 @@ import orjson
 from fastavro.validation import validate
 
 from schemas.errors import CodecError, InvalidUtf8Error, MalformedRecordError, SchemaMismatchError
+from schemas.text import inspect, replace_lone_surrogates
 
 Contract = Literal["document", "entity_result", "redacted_document"]
 Format = Literal["json", "avro", "avro-registry"]
 CONTRACTS: tuple[Contract, ...] = ("document", "entity_result", "redacted_document")
 _FIELD = re.compile(r"^(\S+) is <")
+#: Only a JSON escape can spell a surrogate in valid UTF-8 JSON (checked before walking a record).
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @cache
@@ -100,8 +107,16 @@ class JsonCodec:
             record = json.loads(text)
         except ValueError as exc:
             raise MalformedRecordError(f"value is not JSON: {exc}") from exc
+        except RecursionError as exc:  # e.g. 100,000 nested arrays: the record's fault, not ours
+            raise MalformedRecordError("value is nested too deeply to decode") from exc
         if not isinstance(record, dict):
             raise SchemaMismatchError(f"expected a JSON object, got {type(record).__name__}")
+        if _ESCAPED_SURROGATE.search(text):
+            problem, lone = inspect(record, root="value", max_depth=8)
+            if problem is not None:  # no contract nests this deep
+                raise SchemaMismatchError("value is nested deeper than any record contract")
+            if lone:
+                record = replace_lone_surrogates(record)
         return record
 
     def encode(self, record: dict, contract: Contract, topic: str) -> bytes:

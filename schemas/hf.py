@@ -22,13 +22,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.http import Aggregation
+from schemas.http import Aggregation, JsonBody
 
 
 class HfParameters(BaseModel):
     """``parameters``: the token-classification task's parameters, nothing else."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     aggregation_strategy: Aggregation = Field(
         "none", description="As transformers' pipeline (default 'none': one item per token that is not ignored).")
@@ -42,16 +42,16 @@ class HfParameters(BaseModel):
 class HfOptions(BaseModel):
     """``options`` of the legacy Inference API: accepted, without effect here."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     use_cache: bool | None = None
     wait_for_model: bool | None = None
 
 
-class HfRequest(BaseModel):
-    """``POST /``."""
+class HfRequest(JsonBody):
+    """``POST /``: strict, lone surrogates become U+FFFD, bounded depth (as every request body)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
         "inputs": "My name is John Smith", "parameters": {"aggregation_strategy": "simple"},
     }]})
 

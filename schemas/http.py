@@ -6,24 +6,63 @@ ignored, as BEI clients may send fields we do not use. Our additions (``threshol
 ``label_thresholds``, ``ignore_labels``, ``merge_adjacent``) default to BEI's behaviour.
 Runtime limits (inputs per request, characters per text) are settings, checked by the server,
 so they are not baked into the schema.
+
+Bodies are strict: JSON types are not coerced (``"yes"`` is not a boolean, ``"0.5"`` not a
+number), scores are finite and within [0, 1], and contradictory options are refused rather than
+silently ignored. Every string has its lone surrogates replaced by U+FFFD (same length, so
+offsets stay valid; see :mod:`schemas.text`) before anything else sees it, and no part of a body
+may nest deeper than :data:`MAX_BODY_DEPTH`. ``metadata`` is echoed back in job statuses and
+callbacks, so it must be I-JSON no deeper than :data:`MAX_METADATA_DEPTH` and at most
+:data:`MAX_METADATA_BYTES` once serialized.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from schemas.text import inspect, replace_lone_surrogates
 
 Aggregation = Literal["none", "simple", "first", "average", "max"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 DeliveryState = Literal["none", "pending", "delivered", "failed"]
+Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
+
+#: Deepest nesting of lists/objects anywhere in a request body.
+MAX_BODY_DEPTH = 32
+#: Deepest nesting of lists/objects inside ``metadata`` (the metadata object itself is one).
+MAX_METADATA_DEPTH = 16
+#: Largest ``metadata``, serialized as compact JSON.
+MAX_METADATA_BYTES = 64 * 1024
 
 
-class PredictRequest(BaseModel):
+class JsonBody(BaseModel):
+    """A request body: bounded depth, lone surrogates replaced, no type coercion."""
+
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_strings(cls, data: Any) -> Any:
+        """Runs before field validation: refuse hostile nesting (naming where), then replace
+        lone surrogates everywhere, so the rest of the server only ever sees encodable text."""
+        if not isinstance(data, dict):
+            return data
+        problem, surrogates = inspect(data, root="", max_depth=MAX_BODY_DEPTH)
+        if problem is not None:
+            field = problem.field.lstrip(".") or "body"
+            raise PydanticCustomError("json_depth", "{problem}",
+                                      {"field": field, "problem": problem.message, "limit": problem.limit})
+        return replace_lone_surrogates(data) if surrogates else data
+
+
+class PredictRequest(JsonBody):
     """``POST /predict_tokens``."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"examples": [{
         "inputs": [["Apple is looking at buying U.K. startup for $1 billion"]],
         "truncate": True, "raw_scores": False, "aggregation_strategy": "max",
     }]})
@@ -31,7 +70,9 @@ class PredictRequest(BaseModel):
     inputs: list[list[str]] | list[str] | str = Field(
         description="Texts to classify: BEI's [[\"text\"], ...] (one text per inner list), [\"text\", ...] or one "
                     "string. The response has one list per text, in order.")
-    raw_scores: bool = Field(False, description="With aggregation 'none': raw logits instead of probabilities.")
+    raw_scores: bool = Field(
+        False, description="With aggregation 'none': raw logits instead of probabilities (with any other "
+                           "aggregation_strategy it is refused: spans carry probabilities).")
     truncate: bool = Field(
         False, description="Cut texts longer than the model window. When false (default) long texts are not "
                            "truncated: they are processed in overlapping windows and every token is scored.")
@@ -39,9 +80,8 @@ class PredictRequest(BaseModel):
     aggregation_strategy: Aggregation = Field(
         "none", description="'none': every token with every label's score; otherwise entity spans as in "
                             "transformers' token-classification pipeline (labels without B-/I-).")
-    threshold: float | None = Field(None, ge=0.0, le=1.0,
-                                    description="(ner-stage) Drop predictions scoring below this.")
-    label_thresholds: dict[str, float] = Field(
+    threshold: Score | None = Field(None, description="(ner-stage) Drop predictions scoring below this.")
+    label_thresholds: dict[str, Score] = Field(
         default_factory=dict, description="(ner-stage) Per-label minimum scores, e.g. {\"EMAIL\": 0.8}.")
     ignore_labels: list[str] = Field(default_factory=lambda: ["O"],
                                      description="(ner-stage) Labels never reported as spans.")
@@ -68,6 +108,15 @@ class PredictRequest(BaseModel):
                     {"index": i, "shape": shape, "field": f"inputs[{i}]"})
         return value
 
+    @model_validator(mode="after")
+    def _raw_scores_need_tokens(self) -> PredictRequest:
+        if self.raw_scores and self.aggregation_strategy != "none":
+            raise PydanticCustomError(
+                "raw_scores_aggregation",
+                "raw logits exist per token only: use aggregation_strategy 'none', or drop raw_scores",
+                {"field": "raw_scores", "expected": "'none'"})
+        return self
+
 
 class PredictItem(BaseModel):
     """A token (aggregation 'none') or an entity span (other strategies)."""
@@ -85,7 +134,7 @@ PredictResponse = list[list[PredictItem]]
 class AsyncPredictRequest(PredictRequest):
     """``POST /async/predict_tokens``: a predict body plus where to deliver the result."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"examples": [{
         "inputs": [["My name is John Smith"]], "aggregation_strategy": "first",
         "callback_url": "https://example.com/ner-callback", "metadata": {"batch": "42"},
     }]})
@@ -93,7 +142,25 @@ class AsyncPredictRequest(PredictRequest):
     callback_url: str | None = Field(
         None, description="http(s) URL POSTed {job_id, status, result|error, metadata} when the job ends; "
                           "signed with HMAC-SHA256 (see X-Ner-Signature).")
-    metadata: dict[str, Any] | None = Field(None, description="Echoed back in the job and the callback.")
+    metadata: dict[str, Any] | None = Field(
+        None, description=f"Echoed back in the job and the callback. I-JSON (finite numbers, integers within "
+                          f"+-(2**53-1)), at most {MAX_METADATA_DEPTH} levels deep and {MAX_METADATA_BYTES} bytes.")
+
+    @field_validator("metadata")
+    @classmethod
+    def _echoable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        problem, _ = inspect(value, root="metadata", max_depth=MAX_METADATA_DEPTH, numbers=True)
+        if problem is not None:
+            raise PydanticCustomError("metadata_value", "{problem}",
+                                      {"field": problem.field, "problem": problem.message, "limit": problem.limit})
+        size = len(orjson.dumps(value))
+        if size > MAX_METADATA_BYTES:
+            raise PydanticCustomError(
+                "metadata_size", "{size} bytes as JSON; the limit is {limit}",
+                {"field": "metadata", "size": size, "limit": MAX_METADATA_BYTES})
+        return value
 
 
 class ErrorBody(BaseModel):

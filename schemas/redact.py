@@ -14,12 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
+from schemas.http import JsonBody
+
 OperatorSpecBody = str | dict[str, Any]
 MAX_INPUTS = 1024
 
 
-class RedactRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RedactRequest(JsonBody):
+    """Strict like every request body; lone surrogates become U+FFFD (offsets unchanged)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     inputs: list[str] = Field(..., min_length=1, max_length=MAX_INPUTS,
                               description="Texts to redact (a single string is accepted too).")

@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev,export
 bash scripts/install-chromium.sh
+bash scripts/install-postgres.sh
 .venv/bin/ruff check .
 exec .venv/bin/pytest -q "$@"

@@ -6,6 +6,8 @@ Runs in CI with neither Docker nor a cluster (``python -m deploy.validate``, and
 * :mod:`.compose`        docker-compose.yml against the Compose Specification schema + references
 * :mod:`.kubernetes`     deploy/k8s/*.yaml against Kubernetes' and KEDA's API schemas + references
 * :mod:`.dockerfile`     deploy/Dockerfile* with hadolint and the image policy
+* :mod:`.jobs_db`        the API's job store is a shared PostgreSQL, its DSN from a Secret (run by
+                         the compose and Kubernetes checks)
 * :mod:`.consistency`    every NER_* variable (compose, manifests, image ENV) is a setting, every
                          command line parses with the CLI
 * :mod:`.observability`  alerts and dashboard use only metrics the code exports, all documented

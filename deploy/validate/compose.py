@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
+from deploy.validate import jobs_db
 from deploy.validate.containers import Container, interpolate
 from deploy.validate.report import Problem, json_path, load_yaml_documents, rel
 
@@ -192,4 +193,5 @@ def check(path: Path, root: Path) -> tuple[list[Problem], list[Container]]:
     problems += _semantic_problems(doc, file, root)
     problems += _scalable_problems(found, doc.get("services") or {}, file)
     problems += _gpu_problems(doc.get("services") or {}, file)
+    problems += jobs_db.compose_problems(doc, file, found)
     return problems, found

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from deploy.validate import jobs_db
 from deploy.validate.containers import Container
 from deploy.validate.report import Problem, json_path, load_yaml_documents, rel
 
@@ -235,4 +236,5 @@ def check(directory: Path, root: Path) -> tuple[list[Problem], list[Container]]:
     found = list(containers(manifests))
     problems += _reference_problems(manifests)
     problems += keda_problems(manifests, found)
+    problems += jobs_db.kubernetes_problems(manifests, found)
     return problems, found

@@ -19,6 +19,12 @@ the model window), one run measures:
    It is slow, so it runs on an evenly spaced subset (``--naive-docs``) with the same length mix;
    its time for all documents is extrapolated by tokens and labelled as such in the JSON.
 
+With ``--compression-type none,gzip,snappy,lz4,zstd`` pass 3 runs once per output codec, on fresh
+topics, and each run also measures the **bytes on the wire** its outputs cost: a fresh consumer
+reads both output topics from the beginning after the run, and the broker-level ``rxbytes`` of
+its librdkafka statistics (record batches as the worker's producer compressed them, plus fetch
+framing) is set beside the sum of the records' key and value sizes (uncompressed).
+
 Targets (issue 4): end to end >= 85% of engine-only docs/s; >= 5x the naive worker.
 
 The passes run one after another, so other work on the machine skews their ratio; the JSON
@@ -38,6 +44,7 @@ from pathlib import Path
 import click
 
 from pipeline.bench.common import progress, pyplot, sample_texts, save
+from pipeline.bench.kafka_codecs import codec_cpu, codec_stage, parse_codecs, print_codecs, wire_bytes
 from pipeline.cli.options import model_options, model_settings
 
 TARGET_VS_ENGINE = 0.85
@@ -184,7 +191,7 @@ def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], ti
         _wait_for(reader, {t: {b"warmup"} for t in outputs}, timeout_s, child)
         progress(f"  worker ready; streaming {len(docs)} documents")
         wanted = {t: {k for k, _ in docs} for t in outputs}
-        kept: dict[str, list[bytes]] = {kafka.entities_topic: []}
+        kept: dict[str, list[bytes]] = {t: [] for t in outputs}
         started = time.perf_counter()
         producer = threading.Thread(target=_produce, args=(bootstrap, kafka.input[0], docs), daemon=True)
         producer.start()
@@ -192,6 +199,7 @@ def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], ti
         producer.join()
         extra = reader.consume(1000, 1.0)  # anything more would be a duplicate or a dead letter
         return {"seconds": finished - started, "entity_values": kept[kafka.entities_topic],
+                "output_values": [v for t in outputs for v in kept[t]],
                 "extra_records": sum(1 for m in extra if not m.error())}
     finally:
         reader.close()
@@ -302,10 +310,14 @@ def _plot(result: dict, path: Path) -> None:
               help="Also time the worker's BatchProcessor on in-memory records (no broker).")
 @click.option("--timeout", type=float, default=1800.0, show_default=True,
               help="Longest wait in seconds for the end-to-end run's outputs.")
+@click.option("--compression-type", "codecs", default=None, metavar="CODEC[,CODEC...]",
+              help="Output codec(s) of the worker (none, gzip, snappy, lz4, zstd); several, comma-separated, run the "
+                   "end-to-end pass once each, side by side, with its bytes on the wire (default: the worker's "
+                   "setting, NER_COMPRESSION_TYPE).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Directory for kafka.json and kafka.png.")
 @model_options
-def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwargs) -> None:
+def command(docs, naive_docs, bootstrap, stage_compute, codecs, timeout, out_dir, **kwargs) -> None:
     """Kafka stage throughput end to end vs engine-only and vs a naive per-record worker."""
     from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
@@ -342,9 +354,27 @@ def command(docs, naive_docs, bootstrap, stage_compute, timeout, out_dir, **kwar
         if stage_compute:
             progress("stage compute: BatchProcessor on in-memory records (decode, infer, redact, encode)")
             _record(result, "stage_compute", _stage_compute(service, stage, documents, batch))
-        progress(f"Kafka end to end through the worker (broker {broker.bootstrap})")
-        e2e = _kafka_end_to_end(broker.bootstrap, stage, documents, timeout)
+        codec_names = parse_codecs(codecs, kafka.compression_type)
+        result["compression"] = {}
+        e2e = None
+        for codec in codec_names:
+            progress(f"Kafka end to end through the worker, outputs {codec} (broker {broker.bootstrap})")
+            runs = codec_stage(stage, codec, run) if len(codec_names) > 1 else stage
+            outcome = _kafka_end_to_end(broker.bootstrap, runs, documents, timeout)
+            wire = wire_bytes(broker.bootstrap, [runs.kafka.entities_topic, runs.kafka.redacted_topic],
+                               2 * (len(documents) + 1))
+            result["compression"][codec] = {"seconds": outcome["seconds"],
+                                            "docs_per_s": len(documents) / outcome["seconds"],
+                                            "load_average_1min_after": round(os.getloadavg()[0], 2), **wire}
+            progress(f"  {codec}: {len(documents) / outcome['seconds']:.1f} docs/s, {wire['wire_bytes']} bytes "
+                     f"on the wire for {wire['record_bytes']} bytes of records")
+            e2e = e2e or outcome
         _record(result, "kafka_end_to_end", e2e["seconds"])
+        result["kafka_end_to_end_codec"] = codec_names[0]
+        if len(codec_names) > 1:
+            progress(f"codec CPU: producing the {len(e2e['output_values'])} output records again with each codec")
+            result["codec_cpu"] = codec_cpu(broker.bootstrap, e2e["output_values"],
+                                             ["none", *[c for c in codec_names if c != "none"]], run)
         progress(f"engine-only, second half: {len(texts) - half} documents")
         second_s, rest = _engine_only(service, texts[half:], batch)
         _record(result, "engine_only", first_s + second_s)
@@ -431,6 +461,7 @@ def _print(result: dict) -> None:
         target = result["targets"].get(name)
         mark = "" if target is None else f"  (target {target['target']}: {'met' if target['met'] else 'MISSED'})"
         click.echo(f"  {name:<28} {value:6.2f}{mark}")
+    print_codecs(result)
     check = result.get("end_to_end_check")
     if check:
         click.echo(f"  entity records {check['entity_records']} for {check['documents']} documents; spans equal to "

@@ -14,6 +14,13 @@ What it does, in order (progress on stderr, records on stdout as JSON lines):
 5. shuts down cleanly: the worker drains and commits, the server gets SIGTERM, the broker
    stops. With ``--keep-running`` it keeps serving until Ctrl-C / SIGTERM.
 
+When one part fails, the others stay up and the command says which part it was: a worker
+death is reported like ``ner-stage worker`` reports it (one ``kafka.worker_failed`` line with
+the error class and exit status) plus a line naming the part; a server that exits is named
+with its exit code and log. The broker is never taken down by a failing worker: with
+``--keep-running`` it keeps serving (inspect the topics, Ctrl-C to stop); the command's exit
+status is the failed worker's (see docs/OPERATIONS.md), else 0.
+
 Why the worker runs in-process and the server as a child: the worker is the product's main
 job and its errors should surface here; the server is an ASGI app that owns its event loop.
 """
@@ -152,14 +159,15 @@ def _end_offsets(consumer, topics: list[str]) -> list:
     return parts
 
 
-def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s: float):
-    """Yield (topic, key, record-or-headers) for our keys until ``expected`` records arrived."""
+def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s: float, alive=lambda: True):
+    """Yield (topic, key, record-or-headers) for our keys until ``expected`` records arrived
+    (or the worker is no longer ``alive``: nothing more will come)."""
     from pipeline.kafka.dead_letters import read_error_headers
 
     contracts = {kafka.entities_topic: "entity_result", kafka.redacted_topic: "redacted_document"}
     seen = 0
     deadline = time.monotonic() + timeout_s
-    while seen < expected and time.monotonic() < deadline:
+    while seen < expected and time.monotonic() < deadline and alive():
         msg = consumer.poll(0.2)
         if msg is None or msg.error():
             continue
@@ -173,7 +181,7 @@ def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s:
         else:
             yield msg.topic(), key, codec.decode(msg.value(), contracts[msg.topic()], msg.topic())
     if seen < expected:
-        _say(f"only {seen} of {expected} records came back within {timeout_s:.0f}s")
+        _say(f"only {seen} of {expected} records came back" + ("" if alive() else " (the worker has stopped)"))
 
 
 def _demo_http(url: str) -> None:
@@ -187,10 +195,15 @@ def _demo_http(url: str) -> None:
 
 
 def _run_worker(worker, errors: list[BaseException]) -> None:
+    from pipeline.kafka.supervisor import report_death
+
     try:
         worker.run()
-    except BaseException as exc:  # reported by the main thread
+    except BaseException as exc:  # any death is reported; the broker and server stay up
+        status = report_death(exc, "run")
         errors.append(exc)
+        _say(f"part failed: the Kafka worker stopped ({type(exc).__name__}, exit status {status}); "
+             "the broker and the HTTP server stay up")
 
 
 @click.command("run", context_settings={"max_content_width": 110})
@@ -214,20 +227,23 @@ def command(**kwargs) -> None:
     settings = settings_from(RunSettings, kwargs)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        _stage(stack, settings, model, model_flags, config)
+        status = _stage(stack, settings, model, model_flags, config)
+    if status:
+        sys.exit(status)
 
 
 def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config) -> None:
+def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config) -> int:
+    """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
     from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
     from pipeline.kafka.settings import KafkaSettings
-    from pipeline.kafka.supervisor import StageSettings, build_worker
+    from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
     from pipeline.redact import RedactSettings
     from schemas.codec import create_codec
 
@@ -281,30 +297,34 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
     per_doc = len([t for t in (kafka.entities_topic, kafka.redacted_topic) if t])
     expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0)
     _say(f"produced {len(docs)} sample documents to {kafka.input[0]}; reading {expected} records back")
-    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout):
+    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout,
+                                         thread.is_alive):
         click.echo(json.dumps({"topic": topic, "key": key, "record": record}, ensure_ascii=False, default=str))
-    if errors:
-        raise errors[0]
 
     if server is not None:
         _wait_ready(server[0], server[1], settings.timeout, logs / "serve.log")
         _demo_http(server[1])
     if settings.keep_running:
-        _wait_for_signal(thread, f"running: bootstrap {bootstrap}, input topic {kafka.input[0]}"
+        _wait_for_signal(server[0] if server else None, logs,
+                         f"running: bootstrap {bootstrap}, input topic {kafka.input[0]}"
                          + (f", HTTP {server[1]}" if server else "") + "; Ctrl-C stops")
-        if errors:
-            raise errors[0]
-    _say("shutting down")
+    _say("shutting down" + (f" (failed part: the Kafka worker, {type(errors[0]).__name__})" if errors else ""))
+    return exit_status(errors[0]) if errors else 0
 
 
-def _wait_for_signal(thread: threading.Thread, message: str) -> None:
-    """Say ``message`` once SIGINT/SIGTERM mean "stop cleanly, exit 0"; wait for one."""
+def _wait_for_signal(server: subprocess.Popen | None, logs: Path, message: str) -> None:
+    """Say ``message`` once SIGINT/SIGTERM mean "stop cleanly"; wait for one. A part that stops
+    meanwhile is named once; the others keep running."""
     done = threading.Event()
     previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     _say(message)
+    server_reported = False
     try:
-        while not done.wait(0.5) and thread.is_alive():
-            pass
+        while not done.wait(0.5):
+            if server is not None and not server_reported and server.poll() is not None:
+                server_reported = True
+                _say(f"part failed: the HTTP server exited with code {server.returncode} (log {logs / 'serve.log'}); "
+                     "the broker and the worker stay up")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

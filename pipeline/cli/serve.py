@@ -1,7 +1,8 @@
 """``ner-stage serve``: the HTTP API on uvicorn.
 
 uvicorn with uvloop + httptools was chosen by measurement (``ner-stage bench http`` and the
-notes in docs): on one short text they cut server overhead versus asyncio + h11. One process,
+notes in docs): on one short text they cut server overhead versus asyncio + h11. The server's
+timeouts and header limits are :mod:`pipeline.http.server`'s (settings, NER_* env). One process,
 one event loop: the batcher thread owns the engine, which already uses every core, so more
 worker processes would only load the model several times and fight over the same cores (scale
 out with more replicas instead). SIGTERM/SIGINT stop accepting connections, let in-flight
@@ -12,8 +13,6 @@ The flags are generated from ``HttpSettings``, ``RedactSettings`` and ``ModelSet
 """
 
 from __future__ import annotations
-
-import importlib.util
 
 import click
 
@@ -34,13 +33,10 @@ def command(**kwargs) -> None:
     import uvicorn
 
     from pipeline.http.app import create_app
+    from pipeline.http.server import uvicorn_config
 
     models = model_settings(kwargs)
     settings = settings_from(HttpSettings, kwargs)
     redact = settings_from(RedactSettings, kwargs)
-    fast = settings.workers_uvloop and all(importlib.util.find_spec(m) for m in ("uvloop", "httptools"))
     app = create_app(settings, model_settings=models, redact_settings=redact)
-    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop" if fast else "asyncio",
-                http="httptools" if fast else "h11", access_log=settings.access_log, log_level="info",
-                timeout_graceful_shutdown=settings.timeout_graceful_shutdown_s, lifespan="on",
-                server_header=False, date_header=False)
+    uvicorn.Server(uvicorn_config(app, settings)).run()

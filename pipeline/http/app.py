@@ -1,10 +1,11 @@
 """The ASGI app factory: ``create_app(settings, service=None)``.
 
-Start-up order (lifespan): open the job store, load and warm the model (unless a service is
-given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and start the job
-runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop accepting jobs, let
-the batcher finish what is queued, close the store. Jobs that were running are recovered on
-the next start.
+Start-up order (lifespan): open (and migrate) the job store, load and warm the model (unless a
+service is given, e.g. by tests or ``ner-stage run``), start the batcher thread, recover and
+start the job runner, then report ready. Shutdown (SIGTERM via uvicorn) reverses it: stop
+accepting jobs and hand the running ones back to the queue, let the batcher finish what is
+queued, close the store. Jobs of a process that died are taken over when their lease runs out
+(or at once by the next start, with the one-process SQLite store).
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
 from pipeline.errors import Unavailable
 from pipeline.http import hf_api, viewer
-from pipeline.http.auth import ApiKeyAuth
+from pipeline.http.auth import ApiKeyMiddleware
 from pipeline.http.batcher import Batcher
 from pipeline.http.callbacks import CallbackSender
-from pipeline.http.errors import RequestInvalidError, error_body, error_headers, status_of
-from pipeline.http.jobs import JobStore
-from pipeline.http.limits import BodyLimitMiddleware, BodyTooLarge
+from pipeline.http.errors import (
+    MAX_FIELD_CHARS,
+    RequestInvalidError,
+    clip,
+    error_body,
+    error_headers,
+    status_of,
+)
+from pipeline.http.jobs import JobStore, JobStoreError, open_job_store
+from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
 from pipeline.http.metrics import Metrics
 from pipeline.http.routes import api, batched, ops
 from pipeline.http.runner import JobRunner
@@ -100,7 +108,7 @@ def _error_response(state: ServerState, exc: BaseException) -> Response:
 
 
 #: pydantic error-context keys that state a limit, in the order we report them.
-_LIMIT_KEYS = ("le", "lt", "ge", "gt", "max_length", "min_length", "expected", "multiple_of")
+_LIMIT_KEYS = ("limit", "le", "lt", "ge", "gt", "max_length", "min_length", "expected", "multiple_of")
 
 
 def _field_path(loc: tuple) -> str:
@@ -116,14 +124,18 @@ def _field_path(loc: tuple) -> str:
     return field or "body"
 
 
+#: One answer for a body that is not JSON, whether its bytes are not UTF-8 or its syntax is broken.
+_NOT_JSON = "body: the body is not a JSON document (UTF-8)"
+
+
 def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
     errors = exc.errors()
     first = errors[0] if errors else {}
     ctx = first.get("ctx") or {}
     if first.get("type") == "json_invalid":
-        field = "body"
-    else:
-        field = str(ctx.get("field") or _field_path(tuple(first.get("loc", ()))))
+        return RequestInvalidError(_NOT_JSON, field="body")
+    # the path may hold client-chosen keys: clipped before it is quoted in the message too
+    field = clip(str(ctx.get("field") or _field_path(tuple(first.get("loc", ())))), MAX_FIELD_CHARS)
     limit = next((ctx[k] for k in _LIMIT_KEYS if k in ctx), None)
     if not isinstance(limit, int | float | str | list | type(None)):
         limit = str(limit)
@@ -132,29 +144,35 @@ def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
 
 
 def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
-    @app.exception_handler(NerStageError)
-    async def ner_error(_: Request, exc: NerStageError) -> Response:
-        status = status_of(exc)[0]
-        if isinstance(exc, EngineError):
-            log.error("engine_error", error=type(exc).__name__)
-        elif status >= 500 and status != 503:
-            log.error("request_failed", error=type(exc).__name__)
-        return _error_response(state, exc)
-
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
         return _error_response(state, _validation_error(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        if isinstance(exc, BodyTooLarge):
+        if isinstance(exc, BodyTooLarge | BodyTimeout):
             return _error_response(state, exc.error())
-        # Starlette's own (unknown route, wrong method, unreadable body): same shape, its status
+        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. bytes that are not UTF-8)
+            return _error_response(state, RequestInvalidError(_NOT_JSON, field="body"))
+        # Starlette's own (unknown route, wrong method): same shape, its status
         state.metrics.errors.labels("http").inc()
         field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code)
-        body = {"error": str(exc.detail), "error_type": "http", "field": field, "limit": None}
+        body = {"error": clip(str(exc.detail)), "error_type": "http", "field": field, "limit": None}
         return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json",
                         headers=dict(exc.headers or {}))
+
+    @app.exception_handler(NerStageError)
+    async def ner_error(_: Request, exc: NerStageError) -> Response:
+        if isinstance(exc, EngineError | JobStoreError):
+            log.error("request_failed", error=type(exc).__name__, reason=str(exc)[:200])
+        elif status_of(exc)[0] == 500:
+            log.error("request_failed", error=type(exc).__name__)
+        return _error_response(state, exc)
+
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> Response:
+        """Our bug: still the JSON shape (Starlette re-raises it afterwards, so it is logged)."""
+        return _error_response(state, exc)
 
 
 async def _require_ready(request: Request) -> None:
@@ -180,7 +198,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.store = JobStore(settings.jobs_db)
+        state.store = await asyncio.to_thread(open_job_store, settings.jobs_db, max_queued=settings.max_queued_jobs,
+                                              pool_size=settings.jobs_db_pool_size)
         try:
             svc = service
             if svc is None:
@@ -205,24 +224,32 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
                 await state.runner.stop()
             if state.batcher is not None:
                 await asyncio.to_thread(state.batcher.stop)
-            state.store.close()
+            await asyncio.to_thread(state.store.close)
             log.info("server_stopped")
 
+    # redirect_slashes=False: one path per route, and no redirect answered to anyone (with or without a key)
     app = FastAPI(title="ner-stage", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None,
+                  redirect_slashes=False,
                   description="Named-entity recognition: BEI-compatible /predict_tokens, async jobs with signed "
                               "callbacks. Errors are {error, error_type, field, limit}.")
     app.state.ner = state
     dependencies = [Depends(_require_ready)]
-    keys = settings.api_key_values()
-    if keys:
-        dependencies.insert(0, Depends(ApiKeyAuth(keys)))
     app.include_router(api, dependencies=dependencies)
     app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None),
                        dependencies=dependencies)
     app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
-    app.include_router(viewer.router)  # the page is open; the API calls it makes carry the key
+    app.include_router(viewer.router)  # the page is open (see open_routes); the API calls it makes carry the key
     _install_error_handlers(app, state)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_s=settings.body_timeout_s, body_min_rate=settings.body_min_rate)
+    # API keys are checked before the body is read, on every route but the open ones (the probes,
+    # the docs, the viewer page): (method, path) pairs, since GET / is open and POST / is not
+    open_routes = {(method, route.path) for router in (ops, viewer.router) for route in router.routes
+                   for method in route.methods}
+    open_routes |= {(method, path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
+                    for method in ("GET", "HEAD")}
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_routes=open_routes,
+                       on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
     app.add_middleware(_TimingMiddleware, metrics=metrics)
     return app

@@ -1,39 +1,49 @@
-"""Errors and their HTTP meaning: one table (``STATUS``) from error class to status code and
-``error_type``, looked up through the exception's MRO (as Starlette looks up handlers), so a
-subclass inherits its parent's answer unless it has its own row.
+"""Errors and their HTTP meaning: one table (``STATUS``) from error class to status code,
+``error_type`` and (for server-side failures) a fixed public message, looked up through the
+exception's MRO (as Starlette looks up handlers), so a subclass inherits its parent's answer
+unless it has its own row.
 
-The core raises domain errors (``pipeline.errors``: ``Overloaded``, ``JobNotFound``,
-``RequestTooExpensive``, ...) and knows nothing of HTTP; the errors below are the HTTP layer's
-own (auth, request limits, callback rules):
+The core raises domain errors and knows nothing of HTTP (``pipeline.errors``: ``Overloaded``,
+``RequestTooExpensive``, ``Unavailable``, ``ClientGone``, ``InputError``...; the job store's
+``pipeline.http.jobs.errors``: ``JobNotFoundError``, ``JobConflictError``, ...); the errors below
+are the HTTP layer's own (framing, timeouts, auth, request limits, callback rules):
 
     NerStageError
     └── ApiError                 an error only the HTTP layer raises
+        ├── BadRequestError      the request is not well-formed HTTP (bad framing headers)
+        ├── RequestTimeoutError  the client sent its headers or body too slowly
+        ├── HeadersTooLargeError too many request headers, or too many bytes of them
         ├── PayloadTooLargeError body, number of inputs or text length over a limit
         ├── RequestInvalidError  a field has a value we cannot process
         ├── UnauthorizedError    no or malformed bearer token
         ├── ForbiddenError       unknown API key
-        └── CallbackRefusedError the callback URL is not allowed (SSRF rules)
+        ├── CallbackRefusedError the callback URL is not allowed (SSRF rules)
+        └── ServerBusyError      more connections than ``limit_concurrency``
 
 Every error body is ``{"error", "error_type", "field", "limit"}`` (TEI's ``error``/``error_type``
-plus the two fields that tell a client what to change): :func:`error_body`. Errors that are not
+plus the two fields that tell a client what to change): :func:`error_body`, the only place a
+body is built (responses, failed jobs, callbacks). A body never echoes more than a short prefix
+of what the client sent: ``error`` and ``field`` are clipped (:func:`clip`). Errors that are not
 ours (bugs) answer 500 ``internal`` without their message.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from engines.errors import EngineError, NerStageError
-from pipeline.errors import (
-    ClientGone,
-    InputError,
-    JobConflict,
-    JobNotFound,
-    Overloaded,
-    RequestTooExpensive,
-    TextTooLongError,
-    Unavailable,
-)
+from pipeline.errors import ClientGone, InputError, Overloaded, RequestTooExpensive, TextTooLongError, Unavailable
+from pipeline.http.jobs.errors import JobConflictError, JobNotFoundError, JobQueueFullError, JobStoreError
+
+#: Longest ``error`` / ``field`` in a body; both may quote client input (a job id, a dict key).
+MAX_MESSAGE_CHARS = 240
+MAX_FIELD_CHARS = 100
+
+
+def clip(text: str | None, limit: int = MAX_MESSAGE_CHARS) -> str | None:
+    """``text`` cut to ``limit`` characters (marked with an ellipsis)."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 class ApiError(NerStageError):
@@ -52,10 +62,26 @@ class ApiError(NerStageError):
 
     @property
     def status(self) -> int:
-        return status_of(self)[0]
+        return answer_of(self).status
+
+    @property
+    def error_type(self) -> str:
+        return answer_of(self).error_type
 
     def body(self) -> dict[str, Any]:
         return error_body(self)
+
+
+class BadRequestError(ApiError):
+    """The request is not well-formed HTTP."""
+
+
+class RequestTimeoutError(ApiError):
+    """The client sent its headers or body too slowly."""
+
+
+class HeadersTooLargeError(ApiError):
+    """Too many request headers, or too many bytes of them."""
 
 
 class PayloadTooLargeError(ApiError):
@@ -78,30 +104,51 @@ class CallbackRefusedError(ApiError):
     """The callback URL is not allowed (SSRF rules)."""
 
 
-#: Error class -> (HTTP status, ``error_type``). The one place an error gets its HTTP meaning.
+class ServerBusyError(ApiError):
+    """More connections than ``limit_concurrency`` (refused by the server before the app)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an error class means on HTTP. ``message`` replaces the error's own text where that
+    could name internals (engine, database); ``retry_after`` adds a ``Retry-After`` header."""
+
+    status: int
+    error_type: str
+    message: str | None = None
+    retry_after: int | None = None
+
+
+#: Error class -> its HTTP answer. The one place an error gets its HTTP meaning.
 #: ``ClientGone`` answers 499 (nginx's "client closed request"): nobody reads it.
-STATUS: dict[type[BaseException], tuple[int, str]] = {
-    PayloadTooLargeError: (413, "payload_too_large"),
-    RequestInvalidError: (422, "validation"),
-    UnauthorizedError: (401, "unauthorized"),
-    ForbiddenError: (403, "forbidden"),
-    CallbackRefusedError: (422, "callback_refused"),
-    TextTooLongError: (413, "payload_too_large"),
-    InputError: (422, "validation"),
-    RequestTooExpensive: (413, "too_expensive"),
-    Overloaded: (429, "overloaded"),
-    Unavailable: (503, "unavailable"),
-    EngineError: (503, "unavailable"),
-    ClientGone: (499, "client_gone"),
-    JobNotFound: (404, "not_found"),
-    JobConflict: (409, "conflict"),
-    NerStageError: (500, "internal"),
+STATUS: dict[type[BaseException], Answer] = {
+    BadRequestError: Answer(400, "bad_request"),
+    RequestTimeoutError: Answer(408, "timeout"),
+    HeadersTooLargeError: Answer(431, "headers_too_large"),
+    PayloadTooLargeError: Answer(413, "payload_too_large"),
+    RequestInvalidError: Answer(422, "validation"),
+    UnauthorizedError: Answer(401, "unauthorized"),
+    ForbiddenError: Answer(403, "forbidden"),
+    CallbackRefusedError: Answer(422, "callback_refused"),
+    ServerBusyError: Answer(503, "unavailable"),
+    TextTooLongError: Answer(413, "payload_too_large"),
+    InputError: Answer(422, "validation"),
+    RequestTooExpensive: Answer(413, "too_expensive"),
+    Overloaded: Answer(429, "overloaded"),
+    Unavailable: Answer(503, "unavailable"),
+    EngineError: Answer(503, "unavailable", "the inference engine failed"),
+    ClientGone: Answer(499, "client_gone"),
+    JobNotFoundError: Answer(404, "not_found"),
+    JobConflictError: Answer(409, "conflict"),
+    JobQueueFullError: Answer(429, "overloaded"),
+    JobStoreError: Answer(503, "unavailable", "the jobs database is unavailable; retry later", retry_after=5),
+    NerStageError: Answer(500, "internal", "internal error"),
 }
-_INTERNAL = (500, "internal")
+_INTERNAL = Answer(500, "internal", "internal error")
 
 
-def status_of(exc: BaseException) -> tuple[int, str]:
-    """``(status, error_type)`` of the nearest class in ``exc``'s MRO that has a row."""
+def answer_of(exc: BaseException) -> Answer:
+    """The row of the nearest class in ``exc``'s MRO (500 ``internal`` for errors not ours)."""
     for cls in type(exc).__mro__:
         found = STATUS.get(cls)
         if found is not None:
@@ -109,19 +156,22 @@ def status_of(exc: BaseException) -> tuple[int, str]:
     return _INTERNAL
 
 
+def status_of(exc: BaseException) -> tuple[int, str]:
+    answer = answer_of(exc)
+    return answer.status, answer.error_type
+
+
 def error_body(exc: BaseException) -> dict[str, Any]:
-    """The documented error shape. Messages of errors that are not ours (bugs) and of engine
-    failures are not shown: they may name internals."""
-    status, error_type = status_of(exc)
-    if not isinstance(exc, NerStageError) or status == 500:
-        message = "internal error"
-    elif isinstance(exc, EngineError):
-        message = "the inference engine failed"
-    else:
-        message = str(exc) or type(exc).__name__
-    return {"error": message, "error_type": error_type, "field": getattr(exc, "field", None),
-            "limit": getattr(exc, "limit", None)}
+    """The documented error shape, with client-supplied text clipped."""
+    answer = answer_of(exc)
+    message = answer.message or str(exc) or type(exc).__name__
+    return {"error": clip(message), "error_type": answer.error_type,
+            "field": clip(getattr(exc, "field", None), MAX_FIELD_CHARS), "limit": getattr(exc, "limit", None)}
 
 
 def error_headers(exc: BaseException) -> dict[str, str]:
-    return dict(getattr(exc, "headers", None) or {})
+    headers = dict(getattr(exc, "headers", None) or {})
+    retry_after = answer_of(exc).retry_after or getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers.setdefault("Retry-After", str(retry_after))
+    return headers

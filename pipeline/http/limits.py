@@ -1,19 +1,33 @@
-"""Request limits: body size (before reading it), inputs per request, characters per text.
+"""Request limits: body size, body read deadline, inputs per request, characters per text.
 
-The body limit is a pure ASGI middleware so an oversized upload is refused from its
-``Content-Length`` before a byte is read, and a chunked one as soon as it crosses the limit.
-The same middleware reads form-encoded or untyped bodies as JSON (``curl -d`` works).
-The other limits need the parsed request and are checked by :func:`to_work`, which also turns
-a request into what the batcher runs. Every refusal names the field and the limit.
+The body limits are a pure ASGI middleware (:class:`BodyLimitMiddleware`), so they hold for
+every route, before and while anything reads the body:
+
+- size: an oversized upload is refused from its ``Content-Length`` before a byte is read, and
+  a chunked one as soon as it crosses the limit (413);
+- time: each wait for the next piece of body ends after ``body_timeout_s``, and after that grace
+  the body must keep arriving at ``body_min_rate`` bytes/s on average (a body dripped a byte a
+  second is cut off at about ``body_timeout_s``), else 408;
+- a response sent before the body was read to its end (a 401, a 413, a 408, a route that takes
+  no body) carries ``Connection: close``, so an unread body cannot keep the connection.
+
+The same middleware reads form-encoded or untyped bodies as JSON (``curl -d`` works). The
+request head's limits (header deadline, count, size) are the server protocol's
+(:mod:`pipeline.http.server`). The other limits need the parsed request and are checked by
+:func:`to_work`, which also turns a request into what the batcher runs. Every refusal names
+the field and the limit.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.http.errors import PayloadTooLargeError, RequestInvalidError
+from pipeline.http.errors import PayloadTooLargeError, RequestInvalidError, RequestTimeoutError
 from pipeline.http.settings import HttpSettings
 from pipeline.service import PredictOptions
 from schemas.http import PredictRequest
@@ -30,10 +44,31 @@ class BodyTooLarge(HTTPException):
         return PayloadTooLargeError(str(self.detail), field="body", limit=self.limit)
 
 
+class BodyTimeout(HTTPException):
+    """Raised from ``receive`` when the body stalls or arrives below the minimum rate."""
+
+    def __init__(self, message: str, limit: float) -> None:
+        super().__init__(408, message)
+        self.limit = limit
+
+    def error(self) -> RequestTimeoutError:
+        return RequestTimeoutError(str(self.detail), field="body", limit=self.limit)
+
+
+def _declares_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"0", b"")):
+            return True
+    return False
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float = 15.0,
+                 body_min_rate: int = 1024) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.timeout_s = body_timeout_s
+        self.min_rate = body_min_rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,19 +87,43 @@ class BodyLimitMiddleware:
                 break
         if scope["method"] in ("POST", "PUT", "PATCH"):
             scope = _as_json(scope)
-        limit = self.limit
+        limit, timeout_s, min_rate = self.limit, self.timeout_s, self.min_rate
+        started = time.monotonic()
         seen = 0
+        done = not _declares_body(headers)
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, done
+            if done:  # after the body: e.g. a route waiting for the client to disconnect
+                return await receive()
+            wait = timeout_s
+            if min_rate:
+                wait = min(wait, started + timeout_s + seen / min_rate - time.monotonic())
+            try:
+                if wait <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(wait):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(
+                    f"the request body arrived too slowly (a pause over {timeout_s:g} s, or under {min_rate} "
+                    f"bytes/s after that)", limit=timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge(limit)
+                done = not message.get("more_body", False)
+            else:
+                done = True
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not done and not any(
+                    name.lower() == b"connection" for name, _ in message.get("headers", [])):
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited_receive, closing_send)
 
 
 _FORM = b"application/x-www-form-urlencoded"

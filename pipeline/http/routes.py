@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.types import Receive
 
 from pipeline.errors import Unavailable
+from pipeline.http.auth import caller_key_hash
 from pipeline.http.batcher import until_gone
 from pipeline.http.errors import CallbackRefusedError
 from pipeline.http.jobs import Job
@@ -107,7 +108,8 @@ async def submit_job(body: AsyncPredictRequest, request: Request) -> Response:
     job_id = uuid.uuid4().hex
     request_json = body.model_dump_json(exclude={"callback_url", "metadata"}).encode()
     metadata = orjson.dumps(body.metadata) if body.metadata is not None else None
-    job = state.store.create(job_id, request_json, body.callback_url, metadata)
+    job = await state.store.call(state.store.create, job_id, request_json, body.callback_url, metadata,
+                                 key_hash=caller_key_hash(request))
     state.runner.wake()
     accepted = {"job_id": job.id, "status": job.status, "status_url": f"/jobs/{job.id}"}
     return Response(orjson.dumps(accepted), status_code=202, media_type=JSON,
@@ -117,14 +119,20 @@ async def submit_job(body: AsyncPredictRequest, request: Request) -> Response:
 @api.get("/jobs/{job_id}", response_model=JobStatus, responses=_ERRORS | {404: {"model": ErrorBody}},
          tags=["async jobs"], summary="Job status, and its result or error once finished")
 async def get_job(job_id: str, request: Request) -> Response:
-    return Response(orjson.dumps(_job_status(_state(request).store.require(job_id))), media_type=JSON)
+    """Any replica answers; a job created with another API key is a 404, as a missing one."""
+    store = _state(request).store
+    job = await store.call(store.require, job_id, caller_key_hash(request))
+    return Response(orjson.dumps(_job_status(job)), media_type=JSON)
 
 
 @api.delete("/jobs/{job_id}", response_model=JobStatus,
             responses=_ERRORS | {404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
             tags=["async jobs"], summary="Cancel a queued or running job")
 async def cancel_job(job_id: str, request: Request) -> Response:
-    return Response(orjson.dumps(_job_status(_state(request).runner.cancel(job_id))), media_type=JSON)
+    """Any replica cancels; the replica running the job stops its engine work within
+    ``job_poll_s``. A job created with another API key is a 404."""
+    job = await _state(request).runner.cancel(job_id, caller_key_hash(request))
+    return Response(orjson.dumps(_job_status(job)), media_type=JSON)
 
 
 @api.get("/info", response_model=Info, tags=["operations"], summary="Model, engine and limits")

@@ -6,9 +6,9 @@ limit is reported back in the 4xx body that enforces it, so clients can adapt wi
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from pipeline.config import NerSettings
 
@@ -44,15 +44,51 @@ class HttpSettings(NerSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest accepted request body (413).")
     max_inputs: int = Field(256, ge=1, description="Most texts per request (413).")
     max_text_chars: int = Field(100_000, ge=1, description="Most characters per text (413).")
+    # connections: slow or oversized clients get 408/431 and the connection closes
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600,
+        description="Longest a client may take to send a request line and headers, from connecting or from its "
+                    "first byte (408).")
+    body_timeout_s: float = Field(
+        15.0, gt=0, le=600,
+        description="Longest pause while a request body arrives; also the grace before body_min_rate applies (408).")
+    body_min_rate: int = Field(
+        1024, ge=0,
+        description="Slowest average request-body rate in bytes/s once body_timeout_s has passed (408; 0 disables).")
+    keep_alive_timeout_s: float = Field(5.0, gt=0, le=3600,
+                                        description="An idle keep-alive connection is closed after this.")
+    max_header_bytes: int = Field(32 * 1024, ge=1024,
+                                  description="Most bytes of request line plus headers (431).")
+    max_headers: int = Field(100, ge=8, description="Most request headers (431).")
+    limit_concurrency: int | None = Field(
+        1000, ge=1,
+        description="Most open connections (or requests in flight) before new requests get 503 Retry-After; "
+                    "keep it under the process's open-file limit.")
     # auth
     api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="Bearer API keys; when set, every route but /health, /ready, /metrics and docs needs one.",
     )
     # async jobs and callbacks
-    jobs_db: Path = Field(Path("ner-jobs.sqlite3"), description="SQLite file holding async jobs (durable queue).")
-    job_workers: int = Field(1, ge=1, le=64, description="Async jobs run at the same time.")
-    job_retention_s: float = Field(7 * 24 * 3600.0, ge=60, description="Finished jobs are deleted after this.")
+    jobs_db: str = Field(
+        "ner-jobs.sqlite3",
+        description="Where async jobs live: a SQLite file path or sqlite:///PATH (one process), or "
+                    "postgresql://USER:PASS@HOST:PORT/DB (shared by every replica).",
+    )
+    jobs_db_pool_size: int = Field(4, ge=1, le=64, description="PostgreSQL connections per replica.")
+    job_workers: int = Field(1, ge=1, le=64, description="Async jobs run at the same time (per replica).")
+    job_retention_s: float = Field(7 * 24 * 3600.0, ge=1, description="Finished jobs are deleted after this.")
+    max_queued_jobs: int = Field(10_000, ge=1, description="Queued async jobs before new ones get 429.")
+    job_lease_s: float = Field(
+        30.0, ge=1.0, le=3600.0,
+        description="A replica holds a claimed job (or callback) this long without renewing; a job whose "
+                    "replica died is taken over after it.",
+    )
+    job_poll_s: float = Field(
+        1.0, gt=0.0, le=60.0,
+        description="How often a replica looks for jobs and callbacks other replicas queued, and for "
+                    "cancellation of the job it runs.",
+    )
     callback_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key signing callbacks; async jobs with a callback_url need it."
     )
@@ -65,11 +101,16 @@ class HttpSettings(NerSettings):
     callback_backoff_s: float = Field(1.0, ge=0.0, description="First retry delay; doubles each try (with jitter).")
     callback_backoff_max_s: float = Field(300.0, ge=0.0, description="Longest delay between callback tries.")
     # serving
-    workers_uvloop: bool = Field(True, description="Use uvloop and httptools when installed (faster).")
+    workers_uvloop: bool = Field(True, description="Use the uvloop event loop when installed (faster).")
     access_log: bool = Field(False, description="Log every request line (never bodies).")
     timeout_graceful_shutdown_s: float = Field(
         10.0, ge=0, description="On SIGTERM, how long in-flight requests may take before the server exits."
     )
+
+    @field_validator("jobs_db", mode="before")
+    @classmethod
+    def _path_to_text(cls, value: object) -> object:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     def api_key_values(self) -> list[bytes]:
         return [k.get_secret_value().encode() for k in self.api_keys if k.get_secret_value()]

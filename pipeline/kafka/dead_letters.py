@@ -1,42 +1,94 @@
-"""Dead letters: the original record, byte for byte, plus headers saying what went wrong.
+"""Dead letters: the original record plus headers saying what went wrong. The one place that
+builds them (:class:`DeadLetters`); the worker produces them like any other output.
 
-Key, value and headers are copied unchanged, so the record can be replayed to the input
-topic after a fix. The error headers (all UTF-8 strings) are::
+Key, value and headers are copied, so the record can be re-driven to the input topic after a
+fix (docs/OPERATIONS.md). Incoming ``ner.*`` headers are dropped from the copy: that
+namespace is ours, so a producer cannot plant fake error or source headers. Ours (UTF-8)::
 
     ner.error.class       exception class name, e.g. InvalidUtf8Error
-    ner.error.message     what was wrong (never document text; at most 1000 characters)
+    ner.error.message     a fixed text per error class (never record content, see MESSAGES)
     ner.error.timestamp   when it was dead-lettered, ISO 8601 UTC
     ner.source.topic      where the record was read from
     ner.source.partition
     ner.source.offset
     ner.source.timestamp  the input record's timestamp in ms since the epoch ('' if none)
 
-No envelope schema is needed: the record itself is the original, and headers carry the rest.
+A record whose original bytes do not fit the dead-letter topic (the producer's
+``message.max.bytes`` or the topic's ``max.message.bytes``, whichever is smaller) carries a
+prefix of its value and::
+
+    ner.original.size       the original value's length in bytes
+    ner.original.sha256     hex SHA-256 of the original value
+    ner.original.truncated  "true"
+
+(and, if the input headers are the bulk, ``ner.original.headers_dropped=true``; a key over a
+quarter of the limit is cut too: ``ner.original.key_size``, ``ner.original.key_truncated=true``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
 from datetime import UTC, datetime
 
+import structlog
+
+from pipeline.errors import InputError, TextTooLongError
 from pipeline.kafka.documents import Source
+from pipeline.kafka.errors import (
+    DocumentError,
+    MissingTextError,
+    OutputRefusedError,
+    OutputTooLargeError,
+    RecordFailedError,
+)
+from pipeline.kafka.records import DEAD_LETTER, Output, Pending
+from schemas.errors import InvalidUtf8Error, MalformedRecordError, RecordError, SchemaMismatchError
 
-MAX_MESSAGE = 1000
+log = structlog.get_logger(__name__)
 HEADER_PREFIX = "ner."
+#: librdkafka's default ``message.max.bytes`` (the worker replaces it with its producer's limit)
+DEFAULT_MAX_BYTES = 1_000_000
+#: room kept for librdkafka's per-record overhead and our error headers
+OVERHEAD_BYTES = 4096
+
+#: ``ner.error.message`` by error class (most specific first): text we wrote, never the record's.
+MESSAGES: dict[type[BaseException], str] = {
+    InvalidUtf8Error: "the value (or a string in it) is not valid UTF-8",
+    MalformedRecordError: "the value cannot be decoded in the configured format (empty, not JSON/Avro, "
+                          "or nested too deeply)",
+    SchemaMismatchError: "the record does not match the document contract (schemas/avro/document.avsc)",
+    RecordError: "the record cannot be decoded",
+    MissingTextError: "the document has no text, or an empty one",
+    TextTooLongError: "the text is longer than max_text_chars",
+    OutputRefusedError: "the broker refused an output record of this document",
+    OutputTooLargeError: "an output record of this document is larger than the producer's message.max.bytes",
+    RecordFailedError: "processing failed for this record alone",
+    DocumentError: "the record is not a usable document",
+    InputError: "the document cannot be processed as given",
+}
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
+def error_message(error: BaseException) -> str:
+    """The fixed text for the error's class, plus details that cannot carry content (a field
+    name of the contract, a broker error code, the class name of an original error)."""
+    text = next((m for cls, m in MESSAGES.items() if isinstance(error, cls)), "processing failed for this record")
+    details = []
+    field = getattr(error, "field", None)
+    if field in ("id", "text", "metadata", "language"):
+        details.append(f"field {field}")
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code.isidentifier():
+        details.append(f"broker error {code}")
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, str) and cause.isidentifier():
+        details.append(f"original error {cause}")
+    return f"{text} ({', '.join(details)})" if details else text
 
 
 def error_headers(error: BaseException, source: Source, source_timestamp_ms: int | None) -> list[tuple[str, bytes]]:
-    message = str(error) or type(error).__name__
     pairs = {
         "ner.error.class": type(error).__name__,
-        "ner.error.message": message[:MAX_MESSAGE],
+        "ner.error.message": error_message(error),
         "ner.error.timestamp": datetime.now(UTC).isoformat(),
         "ner.source.topic": source.topic,
         "ner.source.partition": str(source.partition),
@@ -46,11 +98,51 @@ def error_headers(error: BaseException, source: Source, source_timestamp_ms: int
     return [(k, v.encode("utf-8", "backslashreplace")) for k, v in pairs.items()]
 
 
-def dead_letter(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None,
-                error: BaseException, source: Source, source_timestamp_ms: int | None = None) -> DeadLetter:
-    """The dead-letter record for one input record (input headers first, then ours)."""
-    original = [(k, v) for k, v in (headers or []) if not k.startswith(HEADER_PREFIX + "error.")]
-    return DeadLetter(key, value, original + error_headers(error, source, source_timestamp_ms))
+def without_ours(headers: list[tuple[str, bytes]] | None) -> list[tuple[str, bytes]]:
+    """Input headers minus the ``ner.*`` namespace (used for every output copy)."""
+    return [(k, v) for k, v in (headers or []) if not k.startswith(HEADER_PREFIX)]
+
+
+def _size(headers: list[tuple[str, bytes]]) -> int:
+    return sum(len(k) + len(v or b"") for k, v in headers)
+
+
+class DeadLetters:
+    """Builds the dead letter of a record whose ``error`` is set, sized to fit ``max_bytes``."""
+
+    def __init__(self, topic: str | None, max_bytes: int) -> None:
+        self.topic = topic
+        self.max_bytes = max_bytes
+
+    def letter(self, item: Pending) -> Output | None:
+        """The dead-letter output, or None (logged) when no dead-letter topic is configured."""
+        msg, error = item.msg, item.error
+        assert error is not None, "only records with an error are dead-lettered"
+        if not self.topic:
+            log.warning("kafka.record_dropped", error=type(error).__name__, topic=item.source.topic,
+                        partition=item.source.partition, offset=item.source.offset)
+            return None
+        kind, stamp = msg.timestamp()
+        key, value = msg.key(), msg.value()
+        original = without_ours(msg.headers())
+        ours = error_headers(error, item.source, stamp if kind else None)
+        if key is not None and len(key) > self.max_bytes // 4:  # a key that alone nearly fills a record
+            ours += [("ner.original.key_size", str(len(key)).encode()), ("ner.original.key_truncated", b"true")]
+            key = key[: self.max_bytes // 4]
+        room = self.max_bytes - OVERHEAD_BYTES - len(key or b"") - _size(ours)
+        if value is not None and len(value) + _size(original) > room:
+            digest = hashlib.sha256(value).hexdigest()
+            marks = [("ner.original.size", str(len(value)).encode()), ("ner.original.sha256", digest.encode()),
+                     ("ner.original.truncated", b"true")]
+            if _size(original) > room // 2:  # the headers themselves are the bulk: drop them
+                original = []
+                marks.append(("ner.original.headers_dropped", b"true"))
+            value = value[: max(0, room - _size(original) - _size(marks))]
+            ours += marks
+        elif _size(original) > room:  # no value (or a small one) but huge headers
+            original = []
+            ours.append(("ner.original.headers_dropped", b"true"))
+        return Output(DEAD_LETTER, self.topic, key, value, original + ours, item.source.partition, item)
 
 
 def read_error_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:

@@ -32,6 +32,13 @@ Exactly-once: the transaction aborts as above; the worker re-sends the refused r
 alone when it re-reads them, and dead-letters on the next re-read the inputs refused alone.
 Any other delivery failure still stops the batch uncommitted.
 
+A synchronous commit's answer is checked per partition: a partition the group has already
+given to another member (``ILLEGAL_GENERATION``, ``UNKNOWN_MEMBER_ID``,
+``REBALANCE_IN_PROGRESS``) is logged and left to its new owner, who re-reads it (duplicates,
+never loss); any other refusal stops the worker with :class:`CommitError`.
+
+:class:`pipeline.kafka.checkpoint.Checkpoint` is the only user of these classes.
+
 Consumers of the outputs must read with ``isolation.level=read_committed``. The consumer of
 the input also reads committed data only, so aborted upstream transactions never get in.
 """
@@ -42,9 +49,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
-from pipeline.kafka.errors import BrokerError, DeliveryError, TransactionError
+from pipeline.kafka.clients import ConsumerClient, ProducerClient
+from pipeline.kafka.errors import AbortableError, CommitError, DeliveryError, TransactionError
 
 log = structlog.get_logger(__name__)
 FLUSH_TIMEOUT_S = 60.0
@@ -59,14 +67,14 @@ RECORD_REJECTED = frozenset({
     KafkaError.INVALID_TIMESTAMP,  # outside message.timestamp.difference.max.ms
 })
 
-#: Handles refused outputs ``[(output, error text), ...]``: re-send alone, dead-letter the inputs.
+#: Handles refused outputs ``[(output, error name), ...]``: re-send alone, dead-letter the inputs.
 Reroute = Callable[[list[tuple[Any, str]]], None]
 
 
 class Delivery(Protocol):
     def begin(self) -> None: ...
 
-    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> None: ...
+    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> set[tuple[str, int]]: ...
 
     def abort(self) -> None: ...
 
@@ -79,7 +87,7 @@ class DeliveryTracker:
 
     def __init__(self) -> None:
         self.failures: list[str] = []
-        self.rejected: list[tuple[Any, str]] = []
+        self.rejected: list[tuple[Any, str]] = []  # (output, librdkafka error name)
         self.acked = 0
 
     def __call__(self, err: KafkaError | None, msg) -> None:
@@ -92,7 +100,7 @@ class DeliveryTracker:
         def on_delivery(err: KafkaError | None, msg) -> None:
             self(err, msg)
             if err is not None and err.code() in RECORD_REJECTED:
-                self.rejected.append((out, f"the broker refused the {msg.topic()} record: {err.str()}"))
+                self.rejected.append((out, err.name()))
         return on_delivery
 
     def all_rejected(self) -> bool:
@@ -105,10 +113,14 @@ class DeliveryTracker:
         self.acked = 0
 
 
+#: A commit refused for these is about ownership: the partition has a new owner who re-reads it.
+OWNERSHIP_LOST = frozenset({"ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "REBALANCE_IN_PROGRESS"})
+
+
 class AtLeastOnce:
     """Flush (all outputs acknowledged), then commit the batch's offsets."""
 
-    def __init__(self, producer, consumer, tracker: DeliveryTracker) -> None:
+    def __init__(self, producer: ProducerClient, consumer: ConsumerClient, tracker: DeliveryTracker) -> None:
         self.producer = producer
         self.consumer = consumer
         self.tracker = tracker
@@ -116,7 +128,8 @@ class AtLeastOnce:
     def begin(self) -> None:
         self.tracker.reset()
 
-    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> None:
+    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> set[tuple[str, int]]:
+        """Returns the partitions whose commit went to a new owner instead (see the module doc)."""
         self._flush()
         if self.tracker.failures and reroute is not None and self.tracker.all_rejected():
             rejected = list(self.tracker.rejected)
@@ -126,11 +139,24 @@ class AtLeastOnce:
             self._flush()
         if self.tracker.failures:
             raise DeliveryError(f"{len(self.tracker.failures)} output records failed: {self.tracker.failures[0]}")
-        if offsets:
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as exc:
-                raise BrokerError(f"offset commit failed: {exc}") from exc
+        return self._commit(offsets) if offsets else set()
+
+    def _commit(self, offsets: list[TopicPartition]) -> set[tuple[str, int]]:
+        try:
+            refused = self.consumer.commit(offsets)
+        except CommitError as exc:
+            if exc.code not in OWNERSHIP_LOST:
+                raise
+            refused = [(tp, exc.code) for tp in offsets]
+        lost: set[tuple[str, int]] = set()
+        for tp, err in refused:
+            name = err if isinstance(err, str) else err.name()
+            if name not in OWNERSHIP_LOST:
+                raise CommitError(f"offset commit failed for {tp.topic}[{tp.partition}]: {name}", code=name)
+            lost.add((tp.topic, tp.partition))
+        if lost:
+            log.warning("kafka.commit_refused_partition_reassigned", partitions=sorted(f"{t}[{p}]" for t, p in lost))
+        return lost
 
     def _flush(self) -> None:
         remaining = self.producer.flush(FLUSH_TIMEOUT_S)
@@ -144,51 +170,44 @@ class AtLeastOnce:
 class ExactlyOnce:
     """One Kafka transaction per batch, holding its outputs and its input offsets."""
 
-    def __init__(self, producer, consumer, tracker: DeliveryTracker, timeout_s: float = 30.0) -> None:
+    def __init__(self, producer: ProducerClient, consumer: ConsumerClient, tracker: DeliveryTracker,
+                 timeout_s: float = 30.0) -> None:
         self.producer = producer
         self.consumer = consumer
         self.tracker = tracker
         self.timeout_s = timeout_s
         self._open = False
-        try:
-            producer.init_transactions(timeout_s)
-        except KafkaException as exc:
-            raise BrokerError(f"cannot initialise transactions: {exc}") from exc
+        producer.init_transactions(timeout_s)
+
+    @property
+    def open(self) -> bool:
+        return self._open
 
     def begin(self) -> None:
         self.tracker.reset()
-        try:
-            self.producer.begin_transaction()
-        except KafkaException as exc:
-            raise BrokerError(f"cannot begin a transaction: {exc}") from exc
+        self.producer.begin_transaction()
         self._open = True
 
-    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> None:
+    def complete(self, offsets: list[TopicPartition], reroute: Reroute | None = None) -> set[tuple[str, int]]:
         """``reroute`` is not used here: refused records abort the transaction, and the worker
         dead-letters their inputs when it re-reads them (``tracker.rejected`` says which)."""
         try:
             if offsets:
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), self.timeout_s
-                )
+                self.producer.send_offsets(offsets, self.consumer.group_metadata(), self.timeout_s)
             self.producer.commit_transaction(self.timeout_s)
             self._open = False
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.fatal():
-                raise BrokerError(f"fatal transaction error: {error.str()}") from exc
+        except AbortableError as exc:
             self.abort()
-            raise TransactionError(f"transaction aborted: {error.str()}") from exc
+            raise TransactionError(f"transaction aborted: {exc}") from exc
         if self.tracker.failures:  # pragma: no cover - a committed transaction has every record acked
             raise DeliveryError(f"{len(self.tracker.failures)} output records failed: {self.tracker.failures[0]}")
+        return set()
 
     def abort(self) -> None:
         if not self._open:
             return
         try:
             self.producer.abort_transaction(self.timeout_s)
-        except KafkaException as exc:
-            raise BrokerError(f"cannot abort the transaction: {exc}") from exc
         finally:
             self._open = False
         log.warning("kafka.transaction_aborted")

@@ -16,7 +16,7 @@ from pipeline.errors import TextTooLongError
 from pipeline.kafka.errors import MissingTextError
 from pipeline.spans import Entity
 from schemas.codec import Codec, check_shape
-from schemas.errors import SchemaMismatchError
+from schemas.errors import InvalidUtf8Error, SchemaMismatchError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,11 @@ def read_document(codec: Codec, value: bytes | None, topic: str, max_chars: int)
         raise SchemaMismatchError("id must be a string")
     if len(text) > max_chars:
         raise TextTooLongError(f"text has {len(text)} characters; the limit is {max_chars}", field="text")
+    for name in ("id", "text"):  # JSON escapes can carry lone surrogates, which no output can encode
+        try:
+            record[name].encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidUtf8Error(f"{name} contains a lone surrogate at character {exc.start}") from exc
     return Document(record["id"], text)
 
 

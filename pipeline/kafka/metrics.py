@@ -26,6 +26,8 @@ class WorkerMetrics:
     batch_latency: Histogram
     consumer_lag: Gauge
     paused: Gauge
+    breaker_open: Gauge
+    dead_letter_share: Gauge
 
 
 @cache
@@ -40,6 +42,10 @@ def worker_metrics() -> WorkerMetrics:
                                 "From inference start to committed outputs.", buckets=_SECONDS),
         consumer_lag=Gauge("ner_kafka_consumer_lag", "High watermark minus position.", ["topic", "partition"]),
         paused=Gauge("ner_kafka_paused_partitions", "Partitions paused because the queue is full."),
+        breaker_open=Gauge("ner_kafka_dead_letter_breaker_open",
+                           "1 when the dead-letter breaker has tripped (the worker stops), else 0."),
+        dead_letter_share=Gauge("ner_kafka_dead_letter_share",
+                                "Dead-lettered records among the breaker's window, over the window size."),
     )
 
 

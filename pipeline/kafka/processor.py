@@ -8,80 +8,49 @@ tokenizing all texts of a poll in ONE ``NerService.encode`` call; the token coun
 micro-batcher's budget and the encodings are reused by inference, so a text is tokenized
 once. :meth:`BatchProcessor.run` then does ONE ``NerService.infer`` for the batch and turns
 logits into entities exactly as ``NerService.entities`` does (same options, same decode
-functions), so Kafka results equal the service's for the same text.
+functions), so Kafka results equal the service's. The redacted output reuses those entities
+(``Redactor.redact_spans``): the model runs once per document for both output topics.
 
-Failure isolation: anything that is the record's fault becomes a dead letter for that record
-only. If the batch's engine call fails, each document is retried alone to find the culprit;
-if every one fails, the engine is broken and :class:`InferenceError` stops the batch instead
-of dead-lettering good records. Redaction and output encoding fall back per record likewise.
+Errors (``pipeline.kafka.errors``): a record error (bytes that do not decode, a document that
+breaks the contract, text too long, an output that cannot be encoded) dead-letters that record
+only. Anything else raised by the tokenizer, the engine, the decoder or the redactor is a
+stage error: with ``on_error="stop"`` (the default) it propagates as
+:class:`ProcessingError` / :class:`InferenceError` and the worker stops before the batch
+commits, so a bug or a broken model never diverts healthy documents into the dead-letter
+topic. With ``on_error="dead-letter"`` (Kafka Connect's ``errors.tolerance=all``) the failing
+step is retried record by record and the records that still fail are dead-lettered as
+:class:`RecordFailedError`; an engine that fails on every record of a batch still stops it.
+
+Output records copy the input key and headers, minus incoming ``ner.*`` headers (ours).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import structlog
 
 from pipeline.errors import InputError
-from pipeline.kafka.dead_letters import dead_letter
-from pipeline.kafka.documents import Document, Source, entity_record, read_document, redacted_record
-from pipeline.kafka.errors import InferenceError, RecordFailedError
+from pipeline.kafka.dead_letters import DEFAULT_MAX_BYTES, DeadLetters, without_ours
+from pipeline.kafka.documents import Source, entity_record, read_document, redacted_record
+from pipeline.kafka.errors import InferenceError, ProcessingError, RecordFailedError
+from pipeline.kafka.records import DEAD_LETTER, ENTITIES, REDACTED, Output, Pending
 from pipeline.redact import Redactor, RedactSettings
 from pipeline.service import ENTITY_ENCODING, NerService
 from pipeline.spans import Entity
-from pipeline.tokenize import EncodedText
 from schemas.codec import Codec, utc_now
-from schemas.errors import RecordError
+from schemas.errors import RecordError, RegistryError
 
 log = structlog.get_logger(__name__)
 
-ENTITIES, REDACTED, DEAD_LETTER = "entities", "redacted", "dead_letter"
+__all__ = ["DEAD_LETTER", "ENTITIES", "REDACTED", "BatchProcessor", "OnError", "Output", "Pending"]
 
-
-@dataclass(slots=True)
-class Pending:
-    """A consumed record on its way through the stage."""
-
-    msg: Any  # confluent_kafka.Message (or a test double with the same methods)
-    source: Source
-    doc: Document | None = None
-    encoded: EncodedText | None = None
-    error: BaseException | None = None
-
-    @property
-    def tokens(self) -> int:
-        """Padded tokens (``NerService.cost``), the unit of every token budget."""
-        return NerService.cost([self.encoded]) if self.encoded is not None else 0
-
-
-@dataclass(slots=True)
-class Output:
-    """One record to produce; ``partition`` is the input partition (for null-key pinning)."""
-
-    kind: str
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] | None
-    partition: int
-    item: Pending | None = None
-
-
-class _KnownSpans:
-    """Span source that hands the redactor the entities this batch already computed, so the
-    model runs once per document for both output topics."""
-
-    def __init__(self) -> None:
-        self.spans: list[list[Entity]] = []
-
-    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
-        return self.spans
+OnError = Literal["stop", "dead-letter"]
 
 
 def _failed(exc: BaseException) -> RecordFailedError:
-    error = RecordFailedError(f"{type(exc).__name__}: {exc}"[:500])
+    error = RecordFailedError("processing failed for this record alone", cause=type(exc).__name__)
     error.__cause__ = exc
     return error
 
@@ -90,16 +59,20 @@ class BatchProcessor:
     """Turns consumed records into output records for the configured topics."""
 
     def __init__(self, service: NerService, codec: Codec, *, entities_topic: str | None, redacted_topic: str | None,
-                 dlq_topic: str | None, max_text_chars: int, redact: RedactSettings | None = None) -> None:
+                 dlq_topic: str | None, max_text_chars: int, redact: RedactSettings | None = None,
+                 on_error: OnError = "stop") -> None:
         self.service = service
         self.codec = codec
         self.entities_topic = entities_topic
         self.redacted_topic = redacted_topic
         self.dlq_topic = dlq_topic
         self.max_text_chars = max_text_chars
+        self.tolerant = on_error == "dead-letter"
         self.model = (service.bundle.name, service.bundle.revision)
-        self._known = _KnownSpans()
-        self.redactor = Redactor.from_settings(redact or RedactSettings(), self._known) if redacted_topic else None
+        self.letters = DeadLetters(dlq_topic, DEFAULT_MAX_BYTES)  # the worker sizes it to its producer
+        redact = redact or RedactSettings()
+        self.redactor = Redactor.from_settings(redact) if redacted_topic else None
+        self._model_spans = redact.model_spans
 
     # -- on arrival ----------------------------------------------------------------------
 
@@ -115,18 +88,17 @@ class BatchProcessor:
             pending.append(item)
         valid = [p for p in pending if p.doc is not None]
         if valid and (self.entities_topic or self.redacted_topic):
+            encode = self.service.encode
             try:
-                encoded = self.service.encode([p.doc.text for p in valid], ENTITY_ENCODING)
-            except Exception:  # one bad text: find it by encoding alone
-                encoded = []
-                for p in valid:
-                    try:
-                        (one,) = self.service.encode([p.doc.text], ENTITY_ENCODING)
-                    except Exception as exc:
-                        p.error, p.doc, one = (exc if isinstance(exc, InputError) else _failed(exc)), None, None
-                    encoded.append(one)
+                encoded = encode([p.doc.text for p in valid], ENTITY_ENCODING)
+            except Exception as exc:  # a text the tokenizer rejects: find it by encoding alone
+                self._stage_error(exc, "tokenizing")
+                encoded = self._one_by_one(valid, lambda p: encode([p.doc.text], ENTITY_ENCODING)[0], "tokenizing",
+                                           (InputError,))
             for p, enc in zip(valid, encoded, strict=True):
                 p.encoded = enc
+                if p.error is not None:
+                    p.doc = None
         return pending
 
     # -- per batch -----------------------------------------------------------------------
@@ -142,44 +114,56 @@ class BatchProcessor:
         outputs: list[Output] = []
         for p in batch:
             if id(p) in results and p.error is None:
-                ents, red = results[id(p)]
                 try:
-                    outputs.extend(self._outputs(p, ents, red, processed_at))
+                    outputs.extend(self._outputs(p, *results[id(p)], processed_at))
                     continue
-                except RecordError as exc:
+                except RecordError as exc:  # e.g. an id the output format cannot carry
                     p.error = exc
-            if p.error is not None and self.dlq_topic:
-                outputs.append(self.dead_letter(p))
-            elif p.error is not None:
-                log.warning("kafka.record_dropped", error=type(p.error).__name__, topic=p.source.topic,
-                            partition=p.source.partition, offset=p.source.offset)
+                except Exception as exc:
+                    self._stage_error(exc, "encoding outputs", ())
+                    p.error = _failed(exc)
+            if p.error is not None:
+                letter = self.letters.letter(p)
+                if letter is not None:
+                    outputs.append(letter)
         return outputs
+
+    def _stage_error(self, exc: Exception, step: str, record_errors: tuple[type, ...] = (InputError,)) -> None:
+        """Stop (``on_error=stop``): raise :class:`ProcessingError`; tolerant: return (the caller
+        retries record by record). ``record_errors`` (a rejected text) always return; a Schema
+        Registry failure always raises (it is never one record's fault)."""
+        if isinstance(exc, RegistryError) or (not self.tolerant and not isinstance(exc, record_errors)):
+            raise ProcessingError(f"{step} failed: {type(exc).__name__} (a stage error, not a record's fault; "
+                                  "see the cause in the traceback)") from exc
+
+    def _one_by_one(self, items: list[Pending], step: Callable[[Pending], Any], what: str,
+                    record_errors: tuple[type, ...] = ()) -> list:
+        """``step`` per record; a record it fails for gets the error (stage errors stop, unless tolerant)."""
+        out = []
+        for p in items:
+            try:
+                out.append(step(p))
+            except Exception as exc:
+                self._stage_error(exc, what, record_errors)
+                p.error = exc if isinstance(exc, record_errors) else _failed(exc)
+                out.append(None)
+        return out
 
     def _entities(self, docs: list[Pending]) -> list[list[Entity] | None]:
         service = self.service
         try:
             logits = service.infer([p.encoded for p in docs])
         except Exception as exc:
-            logits = []
-            for p in docs:
-                try:
-                    logits.extend(service.infer([p.encoded]))
-                except Exception as one:
-                    p.error = _failed(one)
-                    logits.append(None)
+            if not self.tolerant:
+                raise InferenceError(f"the engine failed on a batch: {type(exc).__name__}") from exc
+            logits = self._one_by_one(docs, lambda p: service.infer([p.encoded])[0], "inference")
             if len(docs) > 1 and all(p.error is not None for p in docs):
                 raise InferenceError(f"the engine failed on every record of a batch: {type(exc).__name__}") from exc
-        out: list[list[Entity] | None] = []
-        for p, doc_logits in zip(docs, logits, strict=True):
-            if doc_logits is None:
-                out.append(None)
-                continue
-            try:
-                out.append(service.doc_entities(p.encoded, doc_logits))
-            except Exception as exc:
-                p.error = _failed(exc)
-                out.append(None)
-        return out
+        by_id = {id(p): lg for p, lg in zip(docs, logits, strict=True)}
+        ok = [p for p in docs if p.error is None]
+        found = self._one_by_one(ok, lambda p: service.doc_entities(p.encoded, by_id[id(p)]), "decoding entities")
+        by_id = {id(p): ents for p, ents in zip(ok, found, strict=True)}
+        return [by_id.get(id(p)) for p in docs]
 
     @staticmethod
     def _keep_ok(docs, entities):
@@ -187,28 +171,17 @@ class BatchProcessor:
         return [p for p, _ in kept], [e for _, e in kept]
 
     def _redactions(self, docs: list[Pending], entities: list[list[Entity]]) -> list:
-        redactor, known = self.redactor, self._known
-        known.spans = entities
-        try:
-            return redactor.redact([p.doc.text for p in docs])
-        except Exception:
-            out = []
-            for p, ents in zip(docs, entities, strict=True):
-                known.spans = [ents]
-                try:
-                    (one,) = redactor.redact([p.doc.text])
-                except Exception as exc:
-                    p.error, one = _failed(exc), None
-                out.append(one)
-            return out
-        finally:
-            known.spans = []
+        """Redaction from the entities already found (span-in: the model is not run again)."""
+        redactor, use_model = self.redactor, self._model_spans
+        spans = {id(p): ents for p, ents in zip(docs, entities, strict=True)}
+        return self._one_by_one(docs, lambda p: redactor.redact_spans(p.doc.text, spans[id(p)] if use_model else []),
+                                "redaction")
 
     def _outputs(self, p: Pending, ents: list[Entity], redaction, processed_at) -> list[Output]:
         """Both output records of one document; encoded before either is produced, so a
         document gets both outputs or a dead letter, never half."""
         msg, out = p.msg, []
-        key, headers = msg.key(), msg.headers()
+        key, headers = msg.key(), without_ours(msg.headers())
         if self.entities_topic:
             record = entity_record(p.doc, p.source, ents, self.model, processed_at)
             value = self.codec.encode(record, "entity_result", self.entities_topic)
@@ -218,10 +191,3 @@ class BatchProcessor:
             value = self.codec.encode(record, "redacted_document", self.redacted_topic)
             out.append(Output(REDACTED, self.redacted_topic, key, value, headers, p.source.partition, p))
         return out
-
-    def dead_letter(self, p: Pending) -> Output:
-        """The dead letter for a record whose ``error`` is set (the original bytes + error headers)."""
-        msg = p.msg
-        kind, stamp = msg.timestamp()
-        letter = dead_letter(msg.key(), msg.value(), msg.headers(), p.error, p.source, stamp if kind else None)
-        return Output(DEAD_LETTER, self.dlq_topic, letter.key, letter.value, letter.headers, p.source.partition, p)

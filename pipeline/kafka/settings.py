@@ -16,6 +16,7 @@ from pydantic_settings import NoDecode
 from pipeline.config import NerSettings
 
 DeliveryMode = Literal["at_least_once", "exactly_once"]
+CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 class KafkaSettings(NerSettings):
@@ -35,12 +36,23 @@ class KafkaSettings(NerSettings):
     format: Literal["json", "avro", "avro-registry"] = Field("json", description="Serialization of all topics.")
     schema_registry_url: str | None = Field(None, description="Schema Registry URL (format avro-registry).")
     schema_registry_auth: SecretStr | None = Field(None, description="Schema Registry USER:PASSWORD.")
+    compression_type: CompressionType = Field(
+        "gzip", description="Codec of the output record batches; every consumer needs it (kafkajs reads only gzip and "
+                            "none without a codec package; see KAFKA_CONTRACTS.md).")
 
     batch_max_records: int = Field(64, ge=1, description="Most documents per micro-batch.")
     batch_max_tokens: int = Field(16384, ge=16, description="Token budget per micro-batch (padded tokens).")
     batch_max_wait_ms: int = Field(50, ge=0, description="Longest wait to fill a micro-batch.")
     queue_max_records: int = Field(256, ge=1, description="Decoded records buffered before partitions pause.")
     max_text_chars: int = Field(100_000, ge=1, description="Longer texts are dead-lettered.")
+    on_error: Literal["stop", "dead-letter"] = Field(
+        "stop", description="Stage errors (our bugs, a failing engine or redactor): stop the worker before the batch "
+                            "commits, or dead-letter the records they fail on (like Kafka Connect's errors.tolerance). "
+                            "Record errors (undecodable, bad schema, too long) are always dead-lettered.")
+    dead_letter_max_share: float = Field(
+        0.5, gt=0, le=1, description="Dead-letter breaker: stop when more than this share of the last "
+                                     "dead_letter_window records were dead-lettered (1: never).")
+    dead_letter_window: int = Field(500, ge=1, description="Records the dead-letter breaker looks back over.")
 
     delivery: DeliveryMode = Field("at_least_once", description="at_least_once or exactly_once (transactions).")
     transactional_id: str | None = Field(
@@ -136,7 +148,7 @@ class KafkaSettings(NerSettings):
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
-            "compression.type": "lz4",
+            "compression.type": self.compression_type,
         }
         if self.exactly_once:
             # unique per process: two live producers with one id fence each other; a restarted worker

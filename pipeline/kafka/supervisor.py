@@ -8,6 +8,18 @@ Signals: SIGTERM and SIGINT set the worker's ``stop`` event; it drains its queue
 and leaves the group, and the process exits 0. The supervisor forwards SIGTERM to its
 children and exits with the first non-zero child status (0 when all drained cleanly). A
 child that dies on its own stops the others: the orchestrator restarts the whole pod.
+
+Any worker death, whatever the exception, is reported by :func:`report_death` as ONE
+structured line (``kafka.worker_failed``: worker, error class, exit status, where it was
+raised) and an exit status that says which kind of failure it was (docs/OPERATIONS.md):
+
+    0   drained and stopped on SIGTERM/SIGINT
+    2   a stage error (``NerStageError``: broker, delivery, engine, a failing step)
+    3   the dead-letter breaker tripped
+    70  an unexpected exception (a bug; EX_SOFTWARE)
+
+The line carries our own errors' messages (written never to contain document text) but only
+the class and location of foreign exceptions, whose messages may quote their input.
 """
 
 from __future__ import annotations
@@ -24,6 +36,46 @@ from pipeline.kafka.settings import KafkaSettings
 from pipeline.redact import RedactSettings
 
 log = structlog.get_logger(__name__)
+
+EXIT_STAGE_ERROR = 2
+EXIT_BREAKER = 3
+EXIT_BUG = 70
+
+
+def exit_status(exc: BaseException) -> int:
+    from engines.errors import NerStageError
+    from pipeline.kafka.errors import DeadLetterBreakerError
+
+    if isinstance(exc, DeadLetterBreakerError):
+        return EXIT_BREAKER
+    return EXIT_STAGE_ERROR if isinstance(exc, NerStageError) else EXIT_BUG
+
+
+def _origin(exc: BaseException) -> tuple[BaseException, str]:
+    """The innermost cause and the ``file:line in function`` it was raised at."""
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    tb = root.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = "" if tb is None else f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno} in {tb.tb_frame.f_code.co_name}"
+    return root, where
+
+
+def report_death(exc: BaseException, worker: int | str) -> int:
+    """Log one structured line for a worker that died of ``exc``; return its exit status."""
+    from engines.errors import NerStageError
+
+    status = exit_status(exc)
+    root, where = _origin(exc)
+    fields = {"worker": worker, "error": type(exc).__name__, "exit_status": status, "where": where}
+    if root is not exc:
+        fields["cause"] = type(root).__name__
+    if isinstance(exc, NerStageError):
+        fields["reason"] = str(exc)[:500]
+    log.error("kafka.worker_failed", **fields)
+    return status
 
 
 @dataclass(frozen=True)
@@ -50,7 +102,8 @@ def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | N
                          registry_config=settings.registry_config())
     processor = BatchProcessor(service, codec, entities_topic=settings.entities_topic,
                                redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
-                               max_text_chars=settings.max_text_chars, redact=stage.redact)
+                               max_text_chars=settings.max_text_chars, redact=stage.redact,
+                               on_error=settings.on_error)
     return Worker(settings, processor, index=index, stop=stop)
 
 
@@ -74,24 +127,28 @@ def run_one(stage: StageSettings, index: int = 0) -> None:
     build_worker(stage, index, stop).run()
 
 
+def run_reported(stage: StageSettings, index: int = 0) -> int:
+    """:func:`run_one`, turning any exception into a reported death and an exit status."""
+    try:
+        run_one(stage, index)
+    except BaseException as exc:  # every death is reported, not only our own errors
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        return report_death(exc, index)
+    return 0
+
+
 def _child(stage: StageSettings, index: int) -> None:  # pragma: no cover - runs in a spawned process
     import sys
 
-    from engines.errors import NerStageError
-
-    try:
-        run_one(stage, index)
-    except NerStageError as exc:
-        log.error("kafka.worker_failed", worker=index, error=type(exc).__name__, reason=str(exc))
-        sys.exit(2)
+    sys.exit(run_reported(stage, index))
 
 
 def run_workers(stage: StageSettings) -> int:
     """Run ``stage.kafka.workers`` workers; returns the exit status for the command."""
     count = stage.kafka.workers
     if count == 1:
-        run_one(stage)
-        return 0
+        return run_reported(stage)
     context = multiprocessing.get_context("spawn")  # never fork a process holding librdkafka threads
     children = [context.Process(target=_child, args=(stage, i), name=f"ner-worker-{i}") for i in range(count)]
     stopping = threading.Event()

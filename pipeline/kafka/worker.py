@@ -7,12 +7,21 @@ engine call at a time already uses every core):
    ``batch_max_wait_ms`` runs out; :meth:`BatchProcessor.prepare` decodes the records and
    tokenizes their texts in one call; they join the :class:`MicroBatcher` in arrival order;
 2. when a batch is ready (count, token budget or max wait), :meth:`Worker._process` runs it:
-   ONE engine call, outputs produced with the input key and headers, then the delivery
-   guarantee's commit (``delivery.py`` writes the order down: at-least-once flushes until
-   every output is acknowledged, then commits; exactly-once commits a transaction holding
-   the outputs and the offsets, or aborts it and rewinds the consumer);
+   ONE engine call (``processor.py``), outputs produced (``sender.py``), then the commit
+   (``checkpoint.py`` owns the uncommitted offsets and the open transaction; ``delivery.py``
+   writes the order down: at-least-once flushes until every output is acknowledged, then
+   commits; exactly-once commits a transaction holding the outputs and the offsets, or
+   aborts it and the worker rewinds the consumer);
 3. backpressure: when ``queue_max_records`` records are queued, every assigned partition is
    paused (librdkafka stops fetching) until the queue is back to half.
+
+Errors: a record error dead-letters that record and the stream goes on; a stage error (our
+bug, a failing engine, the broker; ``errors.py``) propagates out of :meth:`Worker.run`
+before the batch commits, and nothing read after it is committed either. The dead-letter
+breaker (``breaker.py``) is checked record by record before a batch is produced: the records
+before the one that trips it are produced and committed, then the worker stops.
+
+All librdkafka calls go through ``clients.py`` (typed errors); tests pass fake clients.
 
 Per-partition order: records leave the batcher in arrival order and are produced in that
 order by an idempotent producer, so outputs of one input partition keep their order. Records
@@ -36,13 +45,17 @@ from collections import Counter
 from collections.abc import Sequence
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
-from pipeline.kafka.delivery import FLUSH_TIMEOUT_S, AtLeastOnce, DeliveryTracker, ExactlyOnce
-from pipeline.kafka.errors import BrokerError, DeliveryError, RecordFailedError, TransactionError
+from pipeline.kafka.breaker import DeadLetterBreaker
+from pipeline.kafka.checkpoint import Checkpoint
+from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients
+from pipeline.kafka.delivery import DeliveryTracker
+from pipeline.kafka.errors import AbortableError, BrokerError, FatalBrokerError, TransactionError
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
-from pipeline.kafka.processor import DEAD_LETTER, BatchProcessor, Output, Pending
+from pipeline.kafka.processor import BatchProcessor, Output, Pending
+from pipeline.kafka.sender import OutputSender
 from pipeline.kafka.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -55,7 +68,8 @@ class Worker:
     """One consumer in the group, with its own producer; ``run()`` until ``stop`` is set."""
 
     def __init__(self, settings: KafkaSettings, processor: BatchProcessor, *, index: int = 0,
-                 stop: threading.Event | None = None, metrics: WorkerMetrics | None = None) -> None:
+                 stop: threading.Event | None = None, metrics: WorkerMetrics | None = None,
+                 clients: Clients | None = None) -> None:
         self.settings = settings
         self.processor = processor
         self.index = index
@@ -63,25 +77,26 @@ class Worker:
         self.metrics = metrics or worker_metrics()
         self.batcher: MicroBatcher[Pending] = MicroBatcher(BatchLimits(
             settings.batch_max_records, settings.batch_max_tokens, settings.batch_max_wait_ms / 1000.0))
-        self.tracker = DeliveryTracker()
+        clients = clients or Clients()
+        tracker = DeliveryTracker()
         self._fatal: str | None = None
-        self.consumer = Consumer({**settings.consumer_config(index), "error_cb": self._on_error})
-        self.producer = Producer({**settings.producer_config(index), "error_cb": self._on_error,
-                                  "on_delivery": self.tracker})
-        self.delivery = (ExactlyOnce(self.producer, self.consumer, self.tracker) if settings.exactly_once
-                         else AtLeastOnce(self.producer, self.consumer, self.tracker))
-        #: first offset not yet committed, per partition this worker has read from
-        self._uncommitted: dict[tuple[str, int], int] = {}
-        #: exactly-once, outputs the broker refused in an aborted transaction, by (input, output
-        #: topic): refused in a shared record batch (send alone next time), refused alone (the
-        #: input is dead-lettered until a transaction commits it) -> reason
-        self._suspects: set[tuple[tuple[str, int, int], str]] = set()
-        self._refused: dict[tuple[str, int, int], str] = {}
-        self._alone: set[tuple[tuple[str, int, int], str]] = set()
-        self._passed: set[tuple[tuple[str, int, int], str]] = set()
+        self.consumer = clients.consumer({**settings.consumer_config(index), "error_cb": self._on_error})
+        producer_conf = {**settings.producer_config(index), "error_cb": self._on_error, "on_delivery": tracker}
+        self.producer = clients.producer(producer_conf)
+        self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
+                                     tracker=tracker)
+        letters = processor.letters
+        if letters.topic:  # a dead letter must fit the producer's and the topic's limits
+            topic_max = clients.topic_max_bytes(settings.producer_config(index), letters.topic)
+            if topic_max is None:
+                log.warning("kafka.dlq_limit_unknown", topic=letters.topic, assumed=BROKER_DEFAULT_MAX_BYTES)
+            letters.max_bytes = min(self.producer.max_bytes, topic_max or BROKER_DEFAULT_MAX_BYTES)
+        self.sender = OutputSender(self.producer, self.checkpoint, letters)
+        self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,
+                                         self.metrics.breaker_open, self.metrics.dead_letter_share)
+        self.metrics.breaker_open.set(0)
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
-        self._partitions: dict[str, int | None] = {}
         self._lag_at = 0.0
         self._failed = False
         self.batches = 0
@@ -91,7 +106,7 @@ class Worker:
     def run(self) -> None:
         """Consume until ``stop``; then drain, commit and leave the group."""
         log.info("kafka.worker_started", worker=self.index, inputs=self.settings.input, group=self.settings.group,
-                 delivery=self.settings.delivery)
+                 delivery=self.settings.delivery, on_error=self.settings.on_error)
         self.consumer.subscribe(self.settings.input, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         try:
@@ -111,7 +126,7 @@ class Worker:
     def step(self) -> None:
         """One turn: poll for records (or only for callbacks while paused), run one ready batch."""
         if self._fatal:
-            raise BrokerError(f"fatal Kafka client error: {self._fatal}")
+            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}")
         batcher = self.batcher
         now = time.monotonic()
         room = self.settings.queue_max_records - len(batcher)
@@ -134,15 +149,14 @@ class Worker:
             if err is None:
                 good.append(msg)
             elif err.fatal():
-                raise BrokerError(f"fatal consumer error: {err.str()}")
+                raise FatalBrokerError(f"fatal consumer error: {err.str()}", code=err.name())
             elif err.code() != KafkaError._PARTITION_EOF:
                 log.warning("kafka.consume_error", error=err.name(), reason=err.str())
         if not good:
             return
         now = time.monotonic()
-        uncommitted = self._uncommitted
         for item in self.processor.prepare(good):
-            uncommitted.setdefault((item.source.topic, item.source.partition), item.source.offset)
+            self.checkpoint.track(item)
             self.batcher.add(item, item.tokens, now)
         for topic, n in Counter(m.topic() for m in good).items():
             self.metrics.records_in.labels(topic).inc(n)
@@ -154,7 +168,7 @@ class Worker:
     def _close(self) -> None:
         try:
             self.consumer.close()
-        except (KafkaException, RuntimeError) as exc:
+        except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.consumer_close_failed", reason=str(exc))
         remaining = self.producer.flush(10)
         if remaining:  # never committed, so re-read by the next owner; close() would block on them
@@ -164,7 +178,7 @@ class Worker:
         # exit (error_cb holds a reference) and logs reconnect failures once the broker is gone.
         try:
             self.producer.close()
-        except (KafkaException, RuntimeError) as exc:
+        except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.producer_close_failed", reason=str(exc))
 
     # -- one batch ------------------------------------------------------------------------
@@ -173,192 +187,64 @@ class Worker:
         """Run, produce and commit one batch; False if its transaction was aborted."""
         if not batch:
             return True
+        self.breaker.check()
         started = time.perf_counter()
-        self._judge(batch)
-        self.delivery.begin()
+        checkpoint = self.checkpoint
+        checkpoint.begin(batch)
         try:
             outputs = self.processor.run(batch)
-            self._produce(outputs)
-            offsets = self._offsets(batch)
-            self.delivery.complete(offsets, self._reroute)
-        except TransactionError as exc:
+            batch, outputs, tripped = self._until_breaker(batch, outputs)  # tripped: the record that trips it
+            self.sender.send(outputs)
+            if batch:
+                checkpoint.commit(batch, self.sender.reroute)
+            else:
+                checkpoint.abort()
+        except (TransactionError, AbortableError) as exc:
             log.warning("kafka.batch_aborted", records=len(batch), reason=str(exc))
-            self._remember_refusals()
+            checkpoint.aborted()
             if rewind:
                 self._rewind()
             return False
         except BaseException:
-            self.delivery.abort()
+            with contextlib.suppress(BrokerError):  # a fenced producer cannot abort: keep the first error
+                checkpoint.abort()
             raise
-        for tp in offsets:
-            self._uncommitted[(tp.topic, tp.partition)] = tp.offset
-        if self._refused or self._suspects:  # committed: these inputs are settled
-            settled = {_source_key(item) for item in batch}
-            self._suspects = {o for o in self._suspects if o[0] not in settled}
-            for key in settled:
-                self._refused.pop(key, None)
         self._count(batch, outputs, time.perf_counter() - started)
         self.batches += 1
+        for item in batch:  # committed: their outcomes count (a refused output's record as a dead letter)
+            self.breaker.record(item.error is not None)
+        if tripped is not None:
+            self.breaker.record(True)
+            log.error("kafka.dead_letter_breaker_tripped", worker=self.index, share=self.breaker.share,
+                      window=self.breaker.window, topic=tripped.source.topic, partition=tripped.source.partition,
+                      offset=tripped.source.offset)
+        self.breaker.check()
         return True
 
-    def _judge(self, batch: list[Pending]) -> None:
-        """Exactly-once, before a batch: inputs refused alone become dead letters; outputs refused
-        in a shared record batch are sent alone this time (see delivery.py)."""
-        self._alone, self._passed = set(), set()
-        if not (self._refused or self._suspects):
-            return
-        keys = {_source_key(item) for item in batch}
-        for item in batch:
-            reason = self._refused.get(_source_key(item))
-            if reason is not None:
-                item.error = RecordFailedError(reason)
-        self._alone = {o for o in self._suspects if o[0] in keys}
-        self._suspects -= self._alone
-
-    def _remember_refusals(self) -> None:
-        """After an aborted transaction: which outputs the broker refused, alone or not."""
-        for out, reason in self.tracker.rejected:
-            okey = (_source_key(out.item), out.topic)
-            if okey in self._alone:
-                self._refused[okey[0]] = reason
-            else:
-                self._suspects.add(okey)
-        # sent alone and acknowledged: innocent; not judged yet (the transaction failed first): again
-        self._suspects |= {o for o in self._alone - self._passed if o[0] not in self._refused}
-
-    def _produce(self, outputs: list[Output]) -> None:
-        """Queue every output (librdkafka sends them in the background; ``complete`` waits for acks).
-
-        An output larger than the producer's ``message.max.bytes`` is the record's fault: the
-        record goes to the dead-letter topic instead (outputs of it already queued stay)."""
-        for out in outputs:
-            if out.kind != DEAD_LETTER and out.item is not None and out.item.error is not None:
-                continue  # this record was dead-lettered while producing its other output
-            partition = -1 if out.key is not None else self._pin(out.topic, out.partition)
-            if out.kind != DEAD_LETTER and out.item is not None and (_source_key(out.item), out.topic) in self._alone:
-                self._send_alone(out, partition)
-            else:  # per-record callback, so a record the broker refuses can be traced to its input
-                self._produce_one(out, partition, self.tracker.for_output(out) if out.item else None)
-        self.producer.poll(0)
-
-    def _produce_one(self, out: Output, partition: int, on_delivery=None) -> None:
-        extra = {"on_delivery": on_delivery} if on_delivery is not None and out.kind != DEAD_LETTER else {}
-        while True:
-            try:
-                self.producer.produce(out.topic, out.value, out.key, partition=partition, headers=out.headers,
-                                      **extra)
-                return
-            except BufferError:  # local queue full: let deliveries drain
-                self.producer.poll(0.05)
-            except KafkaException as exc:
-                if self._too_large(out, exc):
-                    return
-                error = exc.args[0] if exc.args else None
-                if (self.settings.exactly_once and isinstance(error, KafkaError) and not error.fatal()
-                        and (error.code() == KafkaError._STATE or error.txn_requires_abort())):
-                    # the open transaction is in an abortable state: abort, rewind, do it again
-                    self.delivery.abort()
-                    raise TransactionError(f"transaction aborted: {error.str()}") from exc
-                raise BrokerError(f"cannot produce to {out.topic}: {exc}") from exc
-
-    def _too_large(self, out: Output, exc: KafkaException) -> bool:
-        error = exc.args[0] if exc.args else None
-        if (out.kind == DEAD_LETTER or out.item is None or not isinstance(error, KafkaError)
-                or error.code() != KafkaError.MSG_SIZE_TOO_LARGE):
-            return False
-        out.item.error = RecordFailedError(f"the {out.kind} record ({len(out.value or b'')} bytes) is larger than "
-                                           "the producer's message.max.bytes")
-        if self.processor.dlq_topic:
-            letter = self.processor.dead_letter(out.item)
-            self.producer.produce(letter.topic, letter.value, letter.key, headers=letter.headers)
-            self.metrics.dead_lettered.labels(RecordFailedError.__name__).inc()
-        return True
-
-    def _send_alone(self, out: Output, partition: int = -1) -> None:
-        """Produce one output in a record batch of its own (flush before and after), so the
-        broker's verdict on it is about it alone. Exactly-once: a refusal aborts the
-        transaction here (it could not commit anyway), and the worker then knows the culprit."""
-        self._flush_all()
-        self._produce_one(out, partition, self.tracker.for_output(out))
-        self._flush_all()
-        if self.settings.exactly_once and self.tracker.failures:
-            self.delivery.abort()
-            raise TransactionError(f"transaction aborted: {self.tracker.failures[0]}")
-        if out.item is not None:
-            self._passed.add((_source_key(out.item), out.topic))
-
-    def _flush_all(self) -> None:
-        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
-        if remaining:
-            raise DeliveryError(f"{remaining} output records not acknowledged after {FLUSH_TIMEOUT_S:.0f}s")
-
-    def _reroute(self, rejected: list[tuple[Output, str]]) -> None:
-        """At-least-once, after outputs the broker refused: re-send each alone; dead-letter the
-        inputs of those refused again (once each, original bytes) so the batch can commit."""
-        condemned: dict[int, tuple[Pending, str]] = {}
-        for out, reason in {id(out): (out, reason) for out, reason in rejected}.values():
-            self.tracker.reset()
-            self._send_alone(out, -1 if out.key is not None else self._pin(out.topic, out.partition))
-            if self.tracker.failures and not self.tracker.all_rejected():
-                raise DeliveryError(f"output record failed: {self.tracker.failures[0]}")
-            if self.tracker.failures:
-                condemned.setdefault(id(out.item), (out.item, reason))
-        self.tracker.reset()
-        for item, reason in condemned.values():
-            item.error = RecordFailedError(reason)
-            self.metrics.dead_lettered.labels(RecordFailedError.__name__).inc()
-            if not self.processor.dlq_topic:
-                log.warning("kafka.record_dropped", error="RecordFailedError", topic=item.source.topic,
-                            partition=item.source.partition, offset=item.source.offset)
-                continue
-            letter = self.processor.dead_letter(item)
-            self.producer.produce(letter.topic, letter.value, letter.key, headers=letter.headers)
-        self.producer.poll(0)
-
-    def _pin(self, topic: str, partition: int) -> int:
-        """Output partition for a null-key record: the input partition modulo the topic's count."""
-        if topic not in self._partitions:
-            count = None
-            try:
-                meta = self.producer.list_topics(topic, timeout=5).topics.get(topic)
-                if meta is not None and meta.error is None and meta.partitions:
-                    count = len(meta.partitions)
-            except KafkaException:
-                count = None
-            self._partitions[topic] = count
-        count = self._partitions[topic]
-        return -1 if not count else partition % count
-
-    @staticmethod
-    def _offsets(batch: list[Pending]) -> list[TopicPartition]:
-        """Next offset to read per partition (``last + 1``; batches are in offset order)."""
-        last: dict[tuple[str, int], int] = {}
-        for item in batch:
-            last[(item.source.topic, item.source.partition)] = item.source.offset
-        return [TopicPartition(t, p, off + 1) for (t, p), off in last.items()]
+    def _until_breaker(self, batch: list[Pending], outputs: list[Output]
+                       ) -> tuple[list[Pending], list[Output], Pending | None]:
+        """The batch up to (not including) the record that would trip the dead-letter breaker."""
+        trip = self.breaker.first_trip([item.error is not None for item in batch])
+        if trip is None:
+            return batch, outputs, None
+        kept = {id(p) for p in batch[:trip]}
+        return batch[:trip], [o for o in outputs if o.item is not None and id(o.item) in kept], batch[trip]
 
     def _rewind(self) -> None:
         """After an aborted transaction: forget queued records, re-read from the last commit."""
         self.batcher.drop(lambda _item: False)
-        for (topic, partition), offset in self._uncommitted.items():
-            if (topic, partition) in self._assigned:
-                try:
-                    self.consumer.seek(TopicPartition(topic, partition, offset))
-                except KafkaException as exc:
-                    raise BrokerError(f"cannot rewind {topic}[{partition}] to {offset}: {exc}") from exc
+        for tp in self.checkpoint.rewind_to(self._assigned):
+            self.consumer.seek(tp)
 
     def _count(self, batch: list[Pending], outputs: list[Output], seconds: float) -> None:
         m = self.metrics
         m.batch_size.observe(len(batch))
         m.batch_tokens.observe(sum(item.tokens for item in batch))
         m.batch_latency.observe(seconds)
-        kinds = Counter(out.kind for out in outputs)
-        for kind, n in kinds.items():
+        for kind, n in Counter(out.kind for out in outputs).items():
             m.records_out.labels(kind).inc(n)
-        if kinds.get(DEAD_LETTER):
-            letters = Counter(type(o.item.error).__name__ for o in outputs if o.kind == DEAD_LETTER and o.item)
-            for name, n in letters.items():
-                m.dead_lettered.labels(name).inc(n)
+        for name, n in Counter(type(p.error).__name__ for p in batch if p.error is not None).items():
+            m.dead_lettered.labels(name).inc(n)
 
     # -- backpressure and lag -------------------------------------------------------------
 
@@ -371,11 +257,8 @@ class Worker:
 
     def _set_paused(self, paused: bool) -> None:
         parts = [TopicPartition(t, p) for t, p in self._assigned]
-        try:
-            if parts:
-                (self.consumer.pause if paused else self.consumer.resume)(parts)
-        except KafkaException as exc:
-            raise BrokerError(f"cannot {'pause' if paused else 'resume'} partitions: {exc}") from exc
+        if parts:
+            (self.consumer.pause if paused else self.consumer.resume)(parts)
         self._paused = paused
         self.metrics.paused.set(len(parts) if paused else 0)  # no log line: under load this flips every few batches
 
@@ -383,12 +266,10 @@ class Worker:
         """Lag = high watermark (cached from fetch responses: no broker round trip) - position."""
         parts = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
         try:
-            for tp in self.consumer.position(parts) if parts else []:
-                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                if high >= 0 and tp.offset >= 0:
-                    self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
-                    self._lag_at = time.monotonic()
-        except KafkaException as exc:
+            for tp, lag in self.consumer.lag(parts):
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+                self._lag_at = time.monotonic()
+        except BrokerError as exc:
             log.debug("kafka.lag_unavailable", reason=str(exc))
 
     # -- callbacks (run inside consume()) -------------------------------------------------
@@ -426,11 +307,8 @@ class Worker:
 
     def _release(self, parts: set[tuple[str, int]]) -> None:
         self._assigned -= parts
+        self.checkpoint.release(parts)
         for topic, partition in parts:
-            self._uncommitted.pop((topic, partition), None)
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(topic, str(partition))
 
-
-def _source_key(item: Pending) -> tuple[str, int, int]:
-    return item.source.topic, item.source.partition, item.source.offset

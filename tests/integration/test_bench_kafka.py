@@ -20,7 +20,7 @@ def test_bench_kafka_small_run_writes_json_and_png(tmp_path):
     naive = "3" if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch") else "0"
     out = subprocess.run(
         [sys.executable, "-m", "pipeline.cli.main", "bench", "kafka", "--docs", "40", "--naive-docs", naive,
-         "--threads", "1", "--timeout", "180", "--out", str(tmp_path)],
+         "--threads", "1", "--timeout", "180", "--compression-type", "gzip,none", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -35,6 +35,12 @@ def test_bench_kafka_small_run_writes_json_and_png(tmp_path):
     assert {"engine_only", "stage_compute", "kafka_end_to_end"} <= set(rates)
     assert result["ratios"]["end_to_end_vs_engine_only"] == pytest.approx(
         rates["kafka_end_to_end"] / rates["engine_only"])
+    # one end-to-end pass per output codec: gzip's record batches cost a fraction of the bytes
+    codecs = result["compression"]
+    assert list(codecs) == ["gzip", "none"] and result["kafka_end_to_end_codec"] == "gzip"
+    assert codecs["none"]["record_bytes"] <= codecs["none"]["wire_bytes"] < 1.2 * codecs["none"]["record_bytes"]
+    assert codecs["gzip"]["wire_bytes"] < 0.6 * codecs["none"]["wire_bytes"]
+    assert set(result["codec_cpu"]["codecs"]) == {"gzip", "none"}
     if naive != "0":
         assert result["naive_worker"]["extrapolated"] is True
         assert result["naive_worker"]["measured_docs"] == 3

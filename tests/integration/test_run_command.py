@@ -76,3 +76,43 @@ def test_run_prints_outputs_for_every_sample_then_keeps_running_until_sigterm(tm
     while not _port_closed(bootstrap) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _port_closed(bootstrap), "the embedded broker outlived `ner-stage run`"
+
+
+def test_a_failing_worker_leaves_the_broker_up_and_run_names_the_part(tmp_path):
+    """The worker's redactor raises for every document (the test-only launcher of
+    tests/integration/kafka/faulty_worker.py): the worker stops, the broker stays up until
+    SIGTERM, and the command says which part failed and exits with the worker's status."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.kafka.faulty_worker", "run", "--threads", "1", "--no-serve",
+         "--keep-running", "--log-dir", str(tmp_path), "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    stderr: list[str] = []
+    running = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            stderr.append(line)
+            if "Ctrl-C stops" in line:
+                running.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert running.wait(180), "".join(stderr)
+        log = "".join(stderr)
+        assert "part failed: the Kafka worker stopped (ProcessingError, exit status 2)" in log, log
+        bootstrap = re.search(r"broker up on (\S+)", log).group(1)
+        assert proc.poll() is None and not _port_closed(bootstrap)  # the broker is still up
+        proc.send_signal(signal.SIGTERM)
+        out, rest = proc.communicate(timeout=90)  # reads what the reader thread has not
+        stderr.append(rest or "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    log = "".join(stderr)
+    assert proc.returncode == 2, log
+    assert "failed part: the Kafka worker, ProcessingError" in log
+    assert out.strip() == ""  # nothing was produced for the samples: the batch never committed

@@ -1,7 +1,8 @@
 """Real servers on free loopback ports for the HTTP tests.
 
-``live_server`` runs the real app on uvicorn (uvloop + httptools, as ``ner-stage serve`` does)
-in a thread of the test process, sharing the session's rampart ``NerService``, bound to a
+``live_server`` runs the real app on uvicorn configured as ``ner-stage serve`` configures it
+(:func:`pipeline.http.server.uvicorn_config`: uvloop, the guarded httptools protocol) in a
+thread of the test process, sharing the session's rampart ``NerService``, bound to a
 socket we opened on port 0 (no port races). ``CallbackReceiver`` is a real HTTP server on
 loopback that records what it receives and answers with a scripted sequence of statuses.
 Everything started here is stopped in fixture teardown.
@@ -24,7 +25,9 @@ import pytest
 import uvicorn
 
 from pipeline.http.app import create_app
+from pipeline.http.server import uvicorn_config
 from pipeline.http.settings import HttpSettings
+from tests.integration.pg import postgres_dsn, postgres_server  # noqa: F401 - fixtures for the job-store tests
 
 SECRET = "integration-test-secret"
 
@@ -32,14 +35,14 @@ SECRET = "integration-test-secret"
 class LiveServer:
     """The app on a real uvicorn server in a background thread."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, settings: HttpSettings | None = None) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning", lifespan="on",
+        config = uvicorn_config(app, settings or HttpSettings(), loop="uvloop", log_level="warning",
                                 access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -65,7 +68,8 @@ class LiveServer:
 def start_server(service, tmp: Path, **settings) -> LiveServer:
     defaults = {"jobs_db": tmp / "jobs.sqlite3", "callback_secret": SECRET, "callback_backoff_s": 0.05,
                 "callback_backoff_max_s": 0.2, "callback_timeout_s": 5.0}
-    return LiveServer(create_app(HttpSettings.load(**{**defaults, **settings}), service=service))
+    http_settings = HttpSettings.load(**{**defaults, **settings})
+    return LiveServer(create_app(http_settings, service=service), http_settings)
 
 
 @dataclass

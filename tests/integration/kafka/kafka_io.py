@@ -42,8 +42,10 @@ def doc(doc_id: str, text: str) -> bytes:
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None, list | None]],
-            partition: int | None = None) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10, "enable.idempotence": True})
+            partition: int | None = None, config: dict | None = None) -> int:
+    """``config``: extra producer settings (e.g. ``message.max.bytes`` for records over 1 MB)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10, "enable.idempotence": True,
+                         **(config or {})})
     n = 0
     for key, value, headers in records:
         kwargs = {"partition": partition} if partition is not None else {}
@@ -106,14 +108,15 @@ def worker_args(bootstrap: str, names, group: str, *extra: str) -> list[str]:
 
 
 class WorkerProcess:
-    """``python -m pipeline.cli.main worker ...`` in a subprocess (killed on close)."""
+    """``python -m pipeline.cli.main worker ...`` in a subprocess (killed on close); ``module``
+    runs another launcher instead (the fault-injecting one of test_worker_errors.py)."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path, module: str = "pipeline.cli.main") -> None:
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("NER_")}
         env["PYTHONUNBUFFERED"] = "1"
         with log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "worker", *args], cwd=ROOT,
+            self.process = subprocess.Popen([sys.executable, "-m", module, "worker", *args], cwd=ROOT,
                                             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def log_text(self) -> str:
@@ -125,6 +128,12 @@ class WorkerProcess:
             assert self.process.poll() is None, f"worker exited early:\n{self.log_text()[-3000:]}"
             assert time.monotonic() < deadline, f"no partitions in {timeout:.0f}s:\n{self.log_text()[-3000:]}"
             time.sleep(0.1)
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"worker still running after {timeout:.0f}s:\n{self.log_text()[-3000:]}") from exc
 
     def kill(self) -> None:
         self.process.kill()

@@ -50,7 +50,7 @@ def test_a_refused_output_dead_letters_its_input_and_nothing_else(eos_broker, to
     (letter,) = dlq.at_least(1, timeout=90)
     assert letter.key == b"long" and letter.value == doc("long", LONG)  # the original bytes
     errors = read_error_headers(letter.headers)
-    assert errors["ner.error.class"] == "RecordFailedError" and "refused" in errors["ner.error.message"]
+    assert errors["ner.error.class"] == "OutputRefusedError" and "refused" in errors["ner.error.message"]
     assert errors["ner.source.offset"] == "3"
     assert [h for h in letter.headers if not h[0].startswith("ner.")] == [("trace", b"t1")]
     got = entities.at_least(len(SHORT), timeout=60)

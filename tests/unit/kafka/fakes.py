@@ -1,14 +1,20 @@
 """In-memory stand-ins for confluent-kafka's Message, Consumer and Producer (unit tests only).
 
 They implement just the calls the worker makes, and record what it did (commits, pauses,
-seeks, produced records) so tests can assert the order of effects without a broker.
+seeks, produced records) so tests can assert the order of effects without a broker. Workers
+get them through :func:`fake_clients` (the real wrappers of ``pipeline.kafka.clients`` around
+these fakes), so the KafkaException -> typed error mapping is exercised too; reach the fakes
+with ``worker.consumer.raw`` / ``worker.producer.raw``.
 """
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from pipeline.kafka.clients import Clients
 
 
 class FakeMsg:
@@ -47,6 +53,7 @@ class FakeConsumer:
         self.closed = False
         self.on_consume = None  # hook: called at each consume() (e.g. to trigger a rebalance)
         self.events: list[str] = []
+        self.refuse: dict[tuple[str, int], int] = {}  # partition -> KafkaError code its commit gets
 
     def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None):
         self.callbacks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
@@ -73,8 +80,17 @@ class FakeConsumer:
         return out
 
     def commit(self, offsets=None, asynchronous=True):
-        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+        """Like librdkafka's synchronous commit: the partitions, each with its own ``error``;
+        partitions in ``refuse`` (-> KafkaError code) are refused and not recorded."""
+        result = []
+        for tp in offsets:
+            code = self.refuse.get((tp.topic, tp.partition))
+            result.append(SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=tp.offset,
+                                          error=None if code is None else KafkaError(code)))
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets
+                             if (tp.topic, tp.partition) not in self.refuse])
         self.events.append("commit")
+        return result
 
     def pause(self, partitions):
         self.pause_calls += 1
@@ -183,3 +199,7 @@ class _Delivered:
 
     def topic(self):
         return self._topic
+
+
+def fake_clients() -> Clients:
+    return Clients(FakeConsumer, FakeProducer)

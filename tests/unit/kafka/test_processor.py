@@ -9,7 +9,7 @@ import pytest
 
 from engines.bundle import load_bundle
 from pipeline.kafka.dead_letters import read_error_headers
-from pipeline.kafka.errors import InferenceError
+from pipeline.kafka.errors import InferenceError, ProcessingError
 from pipeline.kafka.processor import DEAD_LETTER, ENTITIES, REDACTED, BatchProcessor
 from pipeline.redact import RedactSettings
 from pipeline.service import NerService
@@ -91,17 +91,76 @@ def test_each_kind_of_poison_record_becomes_one_dead_letter_with_original_bytes(
     assert [o.kind for o in outputs[-2:]] == [ENTITIES, REDACTED]
 
 
-def test_engine_error_on_one_record_dead_letters_only_that_record(bundle):
+def _exploding_on_xylophone(bundle):
     probe = NerService(bundle, FakeEngine(bundle.num_labels))
     (poison,) = probe.encode(["xylophone"])
-    engine = ExplodingEngine(bundle.num_labels, int(poison.ids[0]), max_seq_len=48)
-    _, processor = make(bundle, engine)
+    return ExplodingEngine(bundle.num_labels, int(poison.ids[0]), max_seq_len=48)
+
+
+def test_an_engine_error_is_a_stage_error_by_default_nothing_is_dead_lettered(bundle):
+    _, processor = make(bundle, _exploding_on_xylophone(bundle))
+    with pytest.raises(InferenceError):
+        processor.run(processor.prepare(doc_msgs("in", ["good one", "xylophone here", "good two"])))
+
+
+def test_on_error_dead_letter_retries_alone_and_dead_letters_only_the_failing_record(bundle):
+    _, processor = make(bundle, _exploding_on_xylophone(bundle), on_error="dead-letter")
     msgs = doc_msgs("in", ["good one", "xylophone here", "good two"])
     outputs = processor.run(processor.prepare(msgs))
     assert [o.kind for o in outputs] == [ENTITIES, REDACTED, DEAD_LETTER, ENTITIES, REDACTED]
     errors = read_error_headers(outputs[2].headers)
     assert errors["ner.error.class"] == "RecordFailedError"
-    assert "RuntimeError" in errors["ner.error.message"]
+    assert "RuntimeError" in errors["ner.error.message"] and "exploded" not in errors["ner.error.message"]
+
+
+class _BrokenRedactor:
+    """A redactor with a bug: it fails for every document."""
+
+    def redact_spans(self, text, spans, policy=None):
+        raise RuntimeError(f"bug while redacting {text!r}")
+
+
+def test_a_redactor_bug_stops_the_batch_instead_of_dead_lettering_every_record(bundle):
+    _, processor = make(bundle)
+    processor.redactor = _BrokenRedactor()
+    with pytest.raises(ProcessingError) as info:
+        processor.run(processor.prepare(doc_msgs("in", ["Call Maria Garcia", "hello"])))
+    assert "Maria" not in str(info.value) and "RuntimeError" in str(info.value)
+    _, tolerant = make(bundle, on_error="dead-letter")
+    tolerant.redactor = _BrokenRedactor()
+    outputs = tolerant.run(tolerant.prepare(doc_msgs("in", ["Call Maria Garcia", "hello"])))
+    assert [o.kind for o in outputs] == [DEAD_LETTER, DEAD_LETTER]
+
+
+def test_redacted_output_reuses_the_entity_spans_the_model_found(bundle):
+    service, processor = make(bundle)
+    calls = []
+    real = processor.redactor.redact_spans
+    processor.redactor.redact_spans = lambda text, spans, policy=None: calls.append(list(spans)) or real(text, spans)
+    outputs = processor.run(processor.prepare(doc_msgs("in", TEXTS[:2])))
+    assert calls == service.entities(TEXTS[:2])  # span-in: the model ran once per document
+    assert [o.kind for o in outputs] == [ENTITIES, REDACTED] * 2
+
+
+def test_planted_ner_headers_are_dropped_from_outputs(bundle):
+    _, processor = make(bundle)
+    msg = FakeMsg("in", 0, 0, json.dumps({"id": "a", "text": "hello"}).encode(), key=b"k",
+                  headers=[("trace", b"1"), ("ner.error.class", b"Fake"), ("ner.source.offset", b"9")])
+    outputs = processor.run(processor.prepare([msg]))
+    assert [o.headers for o in outputs] == [[("trace", b"1")], [("trace", b"1")]]
+
+
+def test_deeply_nested_records_are_dead_lettered_and_lone_surrogates_become_replacement_chars(bundle):
+    _, processor = make(bundle)
+    deep = b'{"id": "d", "text": "x", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    surrogate = b'{"id": "s", "text": "bad \\ud800 here"}'  # a JSON escape for a lone surrogate
+    outputs = processor.run(processor.prepare([FakeMsg("in", 0, 0, deep), FakeMsg("in", 0, 1, surrogate)]))
+    assert read_error_headers(outputs[0].headers)["ner.error.class"] == "MalformedRecordError"
+    assert outputs[0].value == deep
+    # the surrogate record is processed like on every HTTP path: U+FFFD, offsets unchanged, no dead letter
+    assert [o.kind for o in outputs[1:]] == [ENTITIES, REDACTED]
+    redacted = json.loads(outputs[2].value)
+    assert "\ufffd" in redacted["text"]  # the fake engine tags every word; the surrogate stays one character
 
 
 def test_engine_failing_on_every_record_stops_the_batch_instead_of_dead_lettering_it(bundle):
