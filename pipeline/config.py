@@ -122,6 +122,12 @@ class ModelSettings(NerSettings):
     device: int = Field(0, ge=0, description="CUDA device index (TensorRT).")
 
 
+def _recall_defaults() -> dict[str, float]:
+    from pipeline.recall import DEFAULT_RECALL_THRESHOLDS  # numpy-free at import of this module
+
+    return dict(DEFAULT_RECALL_THRESHOLDS)
+
+
 class DecodeSettings(NerSettings):
     """Defaults for turning logits into predictions (requests may override)."""
 
@@ -134,3 +140,9 @@ class DecodeSettings(NerSettings):
         default_factory=dict, description="Per-label minimum scores, e.g. {\"EMAIL\": 0.8}."
     )
     ignore_labels: list[str] = Field(default_factory=lambda: ["O"], description="Labels never reported.")
+    recall_thresholds: dict[str, float] = Field(
+        default_factory=lambda: _recall_defaults(),
+        description="Entity spans (Kafka, redaction) only: a word joins an entity when the B-+I- probability of "
+                    "the label (or group: NAME, ADDRESS) reaches this, not only on argmax; {} for argmax only. "
+                    "/predict_tokens is not affected.",
+    )

@@ -52,6 +52,7 @@ class Prediction:
     token_id: int
     scores: np.ndarray | None = None  # the distribution for token-level items
     index: int = -1  # content-token index of the first token
+    source: str = "model"  # "model:recall" for words added by ``pipeline.recall``
 
 
 def _is_subword(view: TokenView, i: int, word: str, start: int, end: int) -> bool:
@@ -235,4 +236,4 @@ def span_items(view: TokenView, preds: list[Prediction]) -> list[dict]:
 
 
 def to_entities(preds: list[Prediction]) -> list[Entity]:
-    return [Entity(_tag(p.label)[1], p.start, p.end, p.score) for p in preds]
+    return [Entity(_tag(p.label)[1], p.start, p.end, p.score, p.source) for p in preds]

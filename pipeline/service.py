@@ -33,6 +33,7 @@ from pipeline.decode import (
     token_items,
 )
 from pipeline.errors import InputError, TextTooLongError
+from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions
 from pipeline.spans import Entity
 from pipeline.tokenize import Direction, EncodedText, TextEncoder
 
@@ -55,6 +56,9 @@ class PredictOptions:
     ignore_labels: tuple[str, ...] = ("O",)
     #: Join touching same-label spans after aggregation (see ``decode.merge_adjacent``).
     merge_adjacent: bool = False
+    #: Entity spans only: words joining an entity below argmax (see ``pipeline.recall``); empty
+    #: for /predict_tokens, so BEI/HF semantics are unchanged there.
+    recall_thresholds: Mapping[str, float] = field(default_factory=dict)
     #: Overlap in tokens between windows of a long text (None: the service's configured stride).
     stride: int | None = None
 
@@ -109,7 +113,8 @@ class NerService:
         self.stride = stride
         self.max_batch_size = max_batch_size
         self.max_chars = max_chars
-        self.entity_options = entity_options or PredictOptions(aggregation="first", merge_adjacent=True)
+        self.entity_options = entity_options or PredictOptions(
+            aggregation="first", merge_adjacent=True, recall_thresholds=DEFAULT_RECALL_THRESHOLDS)
         self._listeners: list[Callable[[BatchStats], None]] = []
 
     @classmethod
@@ -127,6 +132,7 @@ class NerService:
                 threshold=decode.threshold,
                 label_thresholds=dict(decode.label_thresholds),
                 ignore_labels=tuple(decode.ignore_labels),
+                recall_thresholds=dict(decode.recall_thresholds),
             )
         return cls(bundle, engine, stride=model.stride, max_batch_size=model.max_batch_size,
                    max_chars=model.max_chars, entity_options=entity_options)
@@ -229,9 +235,14 @@ class NerService:
 
     def predictions(self, doc: EncodedText, logits: np.ndarray, options: PredictOptions) -> list[Prediction]:
         """Aggregated (or per-token argmax) predictions after thresholds, HF semantics."""
-        preds = aggregate(self.view(doc), softmax(logits), options.aggregation, self.labels, options.ignore_labels)
+        view, probs = self.view(doc), softmax(logits)
+        preds = aggregate(view, probs, options.aggregation, self.labels, options.ignore_labels)
         if options.merge_adjacent and options.aggregation != "none":
             preds = merge_adjacent(preds, doc.text)
+        if options.recall_thresholds and options.aggregation != "none":
+            extra = recall_predictions(view, probs, self.labels, options.recall_thresholds, preds)
+            if extra:
+                preds = sorted(preds + extra, key=lambda p: p.start)
         return apply_thresholds(preds, options.threshold, options.label_thresholds)
 
     def items(self, doc: EncodedText, logits: np.ndarray, options: PredictOptions) -> list[dict]:

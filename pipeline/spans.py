@@ -6,7 +6,17 @@ entity), which is what every consumer (Kafka records, /predict_tokens, redaction
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+
+#: Labels that are parts of one thing: a given name and a surname are one ``NAME``, the address
+#: parts one ``ADDRESS``. Redaction merges neighbours by it, recall decoding sums their probabilities.
+LABEL_GROUPS: Mapping[str, str] = MappingProxyType({
+    "GIVEN_NAME": "NAME", "SURNAME": "NAME", "NAME": "NAME",
+    "BUILDING_NUMBER": "ADDRESS", "STREET_NAME": "ADDRESS", "SECONDARY_ADDRESS": "ADDRESS",
+    "CITY": "ADDRESS", "STATE": "ADDRESS", "ZIP_CODE": "ADDRESS", "ADDRESS": "ADDRESS",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +27,8 @@ class Entity:
     start: int
     end: int
     score: float
-    #: Who found it: "model" or a pattern recognizer's name (e.g. "pattern:email").
+    #: Who found it: ``model``, ``model:recall`` (below argmax), ``pattern:<name>``, ``spacy``,
+    #: ``propagated``; spans merged from several detectors join theirs with ``+``.
     source: str = "model"
 
     def text_of(self, text: str) -> str:

@@ -32,9 +32,10 @@ def command(texts, file, pretty, **kwargs) -> None:
     inputs = read_texts(texts, file)
     service = None
     if settings.model_spans:
+        from pipeline.config import DecodeSettings
         from pipeline.service import NerService
 
-        service = NerService.from_settings(model)
+        service = NerService.from_settings(model, DecodeSettings.load(kwargs.get("config_file")))
     redactor = Redactor.from_settings(settings, service)
     result = [r.to_dict() for r in redactor.redact(inputs)]
     sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 if pretty else 0) + b"\n")

@@ -64,7 +64,7 @@ def entity_record(doc: Document, source: Source, entities: Sequence[Entity], mod
         "model": {"name": model[0], "revision": model[1]},
         "entities": [
             {"label": e.label, "start": e.start, "end": e.end, "text": doc.text[e.start : e.end],
-             "score": round(float(e.score), 6)}
+             "score": round(float(e.score), 6), "source": e.source}
             for e in entities
         ],
         "processed_at": processed_at,

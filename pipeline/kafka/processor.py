@@ -71,7 +71,8 @@ class BatchProcessor:
         self.model = (service.bundle.name, service.bundle.revision)
         self.letters = DeadLetters(dlq_topic, DEFAULT_MAX_BYTES)  # the worker sizes it to its producer
         redact = redact or RedactSettings()
-        self.redactor = Redactor.from_settings(redact) if redacted_topic else None
+        # One answer per document: both output records come from the redactor's merged detections.
+        self.redactor = Redactor.from_settings(redact)
         self._model_spans = redact.model_spans
 
     # -- on arrival ----------------------------------------------------------------------
@@ -108,7 +109,7 @@ class BatchProcessor:
         docs = [p for p in batch if p.error is None and p.encoded is not None]
         entities = self._entities(docs) if docs else []
         docs, entities = self._keep_ok(docs, entities)
-        redactions = self._redactions(docs, entities) if self.redactor is not None and docs else [None] * len(docs)
+        redactions = self._redactions(docs, entities)
         results = {id(p): (ents, red) for p, ents, red in zip(docs, entities, redactions, strict=True)}
         processed_at = utc_now()
         outputs: list[Output] = []
@@ -183,10 +184,10 @@ class BatchProcessor:
         msg, out = p.msg, []
         key, headers = msg.key(), without_ours(msg.headers())
         if self.entities_topic:
-            record = entity_record(p.doc, p.source, ents, self.model, processed_at)
+            record = entity_record(p.doc, p.source, redaction.entities, self.model, processed_at)
             value = self.codec.encode(record, "entity_result", self.entities_topic)
             out.append(Output(ENTITIES, self.entities_topic, key, value, headers, p.source.partition, p))
-        if self.redacted_topic and redaction is not None:
+        if self.redacted_topic:
             record = redacted_record(p.doc, redaction.text, redaction.entities)
             value = self.codec.encode(record, "redacted_document", self.redacted_topic)
             out.append(Output(REDACTED, self.redacted_topic, key, value, headers, p.source.partition, p))

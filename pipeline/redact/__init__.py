@@ -1,15 +1,20 @@
-"""PII redaction: find PII (model spans + pattern recognizers) and rewrite it by policy.
+"""PII redaction: find PII (model spans + recognizers + propagation) and rewrite it by policy.
 
-    Redactor (redactor.py)        span source (NerService) + recognizers -> anonymizer
-    ├── recognizers/              email, phone (phonenumbers), card (Luhn), iban (mod-97),
-    │                             ssn, ip (ipaddress), url; each emits source="pattern:<name>"
+    Redactor (redactor.py)        span source (NerService) or given model spans + recognizers
+    │                             + propagation -> anonymizer; ``Redaction.entities`` is the
+    │                             document's one answer (entities topic, redacted record, /redact)
+    ├── recognizers/              declarations over ``RegexRecognizer`` (email, card (Luhn), iban
+    │                             (mod-97), ssn, ip (ipaddress), url), phone (phonenumbers), and the
+    │                             optional spacy (names); each emits source="pattern:<name>"/"spacy"
+    ├── propagation.py            further occurrences of detected values, source="propagated"
     ├── conflicts.py              named overlap/neighbour strategies (merge, longest, highest_score)
     ├── anonymizer.py             (text, spans) + policy -> Redaction; offsets into the original
     ├── policy.py                 labels -> operators, default redacts every PII label
     └── operators/                replace, mask, hash (HMAC pseudonym), remove, keep
 
-The anonymizer sees only ``(text, spans)``, never the model. Document text, span values and
-redacted output never reach logs or error messages.
+Recall-oriented decoding of the model's spans lives with decoding (``pipeline/recall.py``): the
+redactor sees only ``(text, spans)``, never the model. Document text, span values and redacted
+output never reach logs or error messages.
 """
 
 from __future__ import annotations

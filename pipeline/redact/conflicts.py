@@ -30,17 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal
 
 from pipeline.redact.errors import PolicyError
-from pipeline.spans import Entity
+from pipeline.spans import LABEL_GROUPS, Entity
 
-DEFAULT_GROUPS: Mapping[str, str] = MappingProxyType({
-    "GIVEN_NAME": "NAME", "SURNAME": "NAME", "NAME": "NAME",
-    "BUILDING_NUMBER": "ADDRESS", "STREET_NAME": "ADDRESS", "SECONDARY_ADDRESS": "ADDRESS",
-    "CITY": "ADDRESS", "STATE": "ADDRESS", "ZIP_CODE": "ADDRESS", "ADDRESS": "ADDRESS",
-})
+DEFAULT_GROUPS: Mapping[str, str] = LABEL_GROUPS
 
 #: ``(left label, right label, merged label) -> bool``: may these neighbours become one span?
 Mergeable = Callable[[str, str, str], bool]

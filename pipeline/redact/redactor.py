@@ -19,37 +19,14 @@ from pipeline.redact.conflicts import ConflictStrategy, get_strategy
 from pipeline.redact.errors import RedactError
 from pipeline.redact.operators import OperatorDefaults, OperatorSpec
 from pipeline.redact.policy import Policy, default_policy
+from pipeline.redact.propagation import Propagation
 from pipeline.redact.recognizers import Recognizer, build_recognizers
 from pipeline.redact.settings import RedactSettings
 from pipeline.spans import Entity
 
-#: Shortest detected value whose other occurrences are redacted too (``redact_repeats``).
-MIN_REPEAT_CHARS = 4
-
 
 class SpanSource(Protocol):
     def entities(self, texts: Sequence[str]) -> list[list[Entity]]: ...
-
-
-def repeats(text: str, spans: Sequence[Entity]) -> list[Entity]:
-    """Other whole-word verbatim occurrences of detected values (a name the model caught once
-    is redacted everywhere in the document), with ``source="repeat"``."""
-    found: list[Entity] = []
-    covered = {(s.start, s.end) for s in spans}
-    seen: set[str] = set()
-    for span in sorted(spans, key=lambda s: -s.score):
-        value = text[span.start : span.end]
-        if len(value.strip()) < MIN_REPEAT_CHARS or value in seen:
-            continue
-        seen.add(value)
-        start = text.find(value)
-        while start != -1:
-            end = start + len(value)
-            whole = (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
-            if whole and (start, end) not in covered:
-                found.append(Entity(span.label, start, end, span.score, "repeat"))
-            start = text.find(value, start + 1)
-    return found
 
 
 class Redactor:
@@ -64,13 +41,14 @@ class Redactor:
         conflict: str | ConflictStrategy = "merge",
         operator_defaults: OperatorDefaults | None = None,
         redact_repeats: bool = True,
+        propagation: Propagation | None = None,
     ) -> None:
         self.span_source = span_source
         self.recognizers = list(recognizers)
         self.operator_defaults = operator_defaults or OperatorDefaults()
         self.policy = policy or default_policy(self.operator_defaults)
         self.conflict = get_strategy(conflict)
-        self.redact_repeats = redact_repeats
+        self.propagation = (propagation or Propagation()) if redact_repeats else None
 
     @classmethod
     def from_settings(cls, settings: RedactSettings, span_source: SpanSource | None = None) -> Redactor:
@@ -78,10 +56,11 @@ class Redactor:
         defaults = OperatorDefaults(hash_key=settings.hash_key_bytes(), mask_char=settings.mask_char)
         policy = default_policy(defaults).with_overrides(settings.policy, settings.default_operator, defaults)
         recognizers = build_recognizers(settings.recognizers, phone_regions=settings.phone_regions,
-                                        phone_leniency=settings.phone_leniency)
+                                        phone_leniency=settings.phone_leniency, spacy_labels=settings.spacy_labels)
         return cls(span_source if settings.model_spans else None, recognizers, policy,
                    conflict=settings.conflict_strategy, operator_defaults=defaults,
-                   redact_repeats=settings.redact_repeats)
+                   redact_repeats=settings.redact_repeats,
+                   propagation=Propagation(settings.propagate_ignore_case, settings.propagate_min_chars))
 
     def policy_with(self, overrides: Mapping[str, OperatorSpec] | None = None,
                     default: OperatorSpec | None = None) -> Policy:
@@ -91,21 +70,23 @@ class Redactor:
         return self.policy.with_overrides(overrides, default, self.operator_defaults)
 
     def spans(self, texts: Sequence[str]) -> list[list[Entity]]:
-        """All detected spans per text (model, then recognizers, then repeats), unresolved."""
+        """All detections per text (model, recognizers, propagation), unresolved."""
         if self.span_source is not None and texts:
             model = self.span_source.entities(list(texts))
             if len(model) != len(texts):
                 raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
         else:
             model = [[] for _ in texts]
-        return [self._with_patterns(text, found) for text, found in zip(texts, model, strict=True)]
+        return [self.detections(text, found) for text, found in zip(texts, model, strict=True)]
 
-    def _with_patterns(self, text: str, model_spans: Sequence[Entity]) -> list[Entity]:
+    def detections(self, text: str, model_spans: Sequence[Entity]) -> list[Entity]:
+        """Every detection of one text, unresolved: the model's spans, the recognizers', then
+        propagated further occurrences of all of them."""
         spans = check_spans(text, model_spans)
         for recognizer in self.recognizers:
             spans.extend(recognizer.find(text))
-        if self.redact_repeats:
-            spans.extend(repeats(text, spans))
+        if self.propagation is not None:
+            spans.extend(self.propagation.find(text, spans))
         return spans
 
     def redact(self, texts: Sequence[str], policy: Policy | None = None) -> list[Redaction]:
@@ -115,6 +96,9 @@ class Redactor:
                 for text, spans in zip(texts, self.spans(texts), strict=True)]
 
     def redact_spans(self, text: str, model_spans: Sequence[Entity], policy: Policy | None = None) -> Redaction:
-        """Redact one text whose model spans are already known (the Kafka worker has them from the
-        entities output): recognizers and repeats are added, the span source is not called."""
-        return anonymize(text, self._with_patterns(text, model_spans), policy or self.policy, self.conflict)
+        """Redact one text whose model spans are already known (the Kafka worker and the HTTP
+        batcher have them): recognizers and propagation are added, the span source is not called.
+
+        The result's ``entities`` are the document's one answer: the resolved detections (each
+        with its ``source``), which the Kafka worker also publishes as the entity record."""
+        return anonymize(text, self.detections(text, model_spans), policy or self.policy, self.conflict)

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from pipeline.config import NerSettings
-from pipeline.redact.recognizers import RECOGNIZERS
+from pipeline.redact.recognizers import AVAILABLE, RECOGNIZERS
 
 ConflictName = Literal["merge", "longest", "highest_score"]  # == STRATEGIES' keys (checked in the tests)
 
@@ -65,7 +65,13 @@ class RedactSettings(NerSettings):
     mask_char: str = Field("*", min_length=1, max_length=1, description="Character the mask operator writes.")
     recognizers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(RECOGNIZERS),
-        description=f"Pattern recognizers to run (any of {', '.join(RECOGNIZERS)}); empty list for none.",
+        description=f"Recognizers to run besides the model (any of {', '.join(AVAILABLE)}; spacy needs the "
+                    "spacy extra); empty list for none.",
+    )
+    spacy_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["PERSON"],
+        description="spaCy entity labels the spacy recognizer reports: PERSON (-> NAME), and GPE/LOC/FAC "
+                    "(-> LOCATION), ORG (-> ORGANIZATION) when a policy wants them.",
     )
     conflict_strategy: ConflictName = Field(
         "merge", description="Overlap handling: merge (union, safest), longest, highest_score."
@@ -78,8 +84,13 @@ class RedactSettings(NerSettings):
     )
     model_spans: bool = Field(True, description="Use the model's entity spans (off: pattern recognizers only).")
     redact_repeats: bool = Field(
-        True, description="Also redact other verbatim occurrences (4+ chars, whole words) of detected values."
+        True, description="Propagation: also redact every further whole-word occurrence of a detected value in "
+                          "the document (source \"propagated\"); names also word by word.",
     )
+    propagate_ignore_case: bool = Field(
+        False, description="Propagated names match case-insensitively (other values always match exactly)."
+    )
+    propagate_min_chars: int = Field(3, ge=1, description="Shortest detected value (or name word) that propagates.")
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -91,7 +102,7 @@ class RedactSettings(NerSettings):
     def _parse_operator(cls, value: Any) -> Any:
         return _operator(value)
 
-    @field_validator("recognizers", "phone_regions", mode="before")
+    @field_validator("recognizers", "phone_regions", "spacy_labels", mode="before")
     @classmethod
     def _parse_names(cls, value: Any) -> Any:
         return _names(value)

@@ -1,21 +1,30 @@
-"""Leak rate on the bench's seeded synthetic corpus, with the real model (a small slice of
-``ner-stage bench redact``, which prints the full table and compares with Presidio)."""
+"""Leak rates and over-redaction with the real model on slices of ``bench redact``'s corpora
+(the bench prints the full table and compares with Presidio): the development corpus at a seed
+the thresholds were not chosen on, and the held-out corpus (other generator and templates).
+Targets from issue 12, with room for the small slices' noise on names."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.bench.redact import corpus, leak_rates
+from pipeline.bench.pii_corpus import corpus
+from pipeline.bench.redact_metrics import score
 from pipeline.redact import Redactor, RedactSettings
 
 pytestmark = pytest.mark.integration
 
 
-def test_planted_pii_does_not_survive(rampart_service):
-    docs = corpus(80, seed=11)
+@pytest.mark.parametrize(("name", "seed"), [("dev", 11), ("heldout", 7)])
+def test_planted_pii_does_not_survive_and_little_else_is_hidden(rampart_service, name, seed):
+    docs = corpus(name, 100, seed)
     redactor = Redactor.from_settings(RedactSettings.load(), rampart_service)
-    rates = leak_rates(docs, [r.text for r in redactor.redact([d.text for d in docs])])
+    result = score(docs, [[(e.start, e.end, e.source) for e in r.entities]
+                          for r in redactor.redact([d.text for d in docs])])
+    rates = result["types"]
     for kind in ("email", "card", "iban", "ssn", "ip"):  # validated by a recognizer as well as the model
-        assert rates[kind]["planted"] > 0 and rates[kind]["leak_rate"] == 0.0, kind
-    for kind in ("name", "phone", "address"):  # model-only or partly: a few misses are possible
-        assert rates[kind]["planted"] > 0 and rates[kind]["leak_rate"] <= 0.05, (kind, rates[kind])
+        assert rates[kind]["leak_rate"] == 0.0, (kind, rates[kind])
+    assert rates["name"]["planted"] > 100 and rates["name"]["leak_rate"] <= 0.04, rates["name"]
+    for kind in ("phone", "address"):
+        assert rates[kind]["leak_rate"] <= 0.05, (kind, rates[kind])
+    assert result["over_redaction"] <= 0.015, result["over_redaction"]
+    assert {"model", "model:recall"} <= set(result["sources"])

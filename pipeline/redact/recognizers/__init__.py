@@ -1,8 +1,9 @@
 """Pattern recognizers, one module each, switched on and off by name.
 
 Names: ``email``, ``phone``, ``card`` (Luhn), ``iban`` (mod-97), ``ssn`` (US), ``ip`` (v4/v6),
-``url``. Their spans join the model's before conflict resolution, so a pattern span and a
-model span over the same number become one replacement.
+``url`` (the default set, ``RECOGNIZERS``), and ``spacy`` (spaCy's English NER for names; optional,
+needs the ``spacy`` extra; imported only when asked for). Their spans join the model's before
+conflict resolution, so a pattern span and a model span over the same number become one replacement.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pipeline.redact.errors import PolicyError
-from pipeline.redact.recognizers.base import Recognizer
+from pipeline.redact.recognizers.base import Recognizer, RegexRecognizer
 from pipeline.redact.recognizers.card import CardRecognizer
 from pipeline.redact.recognizers.email import EmailRecognizer
 from pipeline.redact.recognizers.iban import IbanRecognizer
@@ -19,7 +20,10 @@ from pipeline.redact.recognizers.phone import PhoneRecognizer
 from pipeline.redact.recognizers.ssn import SsnRecognizer
 from pipeline.redact.recognizers.url import UrlRecognizer
 
+#: The default recognizers.
 RECOGNIZERS: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "url")
+#: Every recognizer name ``build_recognizers`` accepts.
+AVAILABLE: tuple[str, ...] = (*RECOGNIZERS, "spacy")
 
 
 def build_recognizers(
@@ -27,12 +31,13 @@ def build_recognizers(
     *,
     phone_regions: Sequence[str] = ("US", "GB"),
     phone_leniency: str = "valid",
+    spacy_labels: Sequence[str] = ("PERSON",),
 ) -> list[Recognizer]:
     """Recognizers by name, in the order given; unknown names raise ``PolicyError``."""
     names = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
-    unknown = [n for n in names if n not in RECOGNIZERS]
+    unknown = [n for n in names if n not in AVAILABLE]
     if unknown:
-        raise PolicyError(f"unknown recognizers {unknown}; choose from {list(RECOGNIZERS)}", field="recognizers")
+        raise PolicyError(f"unknown recognizers {unknown}; choose from {list(AVAILABLE)}", field="recognizers")
     factories = {
         "email": EmailRecognizer,
         "phone": lambda: PhoneRecognizer(tuple(r.upper() for r in phone_regions), phone_leniency),
@@ -41,9 +46,28 @@ def build_recognizers(
         "ssn": SsnRecognizer,
         "ip": IpRecognizer,
         "url": UrlRecognizer,
+        "spacy": lambda: _spacy(spacy_labels),
     }
     return [factories[n]() for n in names]
 
 
-__all__ = ["RECOGNIZERS", "CardRecognizer", "EmailRecognizer", "IbanRecognizer", "IpRecognizer",
-           "PhoneRecognizer", "Recognizer", "SsnRecognizer", "UrlRecognizer", "build_recognizers"]
+def _spacy(labels: Sequence[str]) -> Recognizer:
+    from pipeline.redact.recognizers.spacy_ner import SpacyRecognizer  # imports spaCy: only when asked for
+
+    return SpacyRecognizer(tuple(label.strip().upper() for label in labels))
+
+
+__all__ = [
+    "AVAILABLE",
+    "RECOGNIZERS",
+    "CardRecognizer",
+    "EmailRecognizer",
+    "IbanRecognizer",
+    "IpRecognizer",
+    "PhoneRecognizer",
+    "Recognizer",
+    "RegexRecognizer",
+    "SsnRecognizer",
+    "UrlRecognizer",
+    "build_recognizers",
+]

@@ -8,12 +8,10 @@ longest first, so ``call 415 555 0132 4111 1111 1111 1111`` still yields the car
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from pipeline.redact.recognizers.base import entity
-from pipeline.spans import Entity
+from pipeline.redact.recognizers.base import RegexRecognizer
 
-_RUN = re.compile(r"(?<![\w-])[0-9]+(?:[ -][0-9]+)*(?![\w-])")
 _GROUP = re.compile(r"[0-9]+")
 
 
@@ -49,23 +47,23 @@ def _is_card(raw: str) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class CardRecognizer:
-    name: str = "card"
-    score: float = 0.99
+class CardRecognizer(RegexRecognizer):
+    name = "card"
+    label = "CREDIT_CARD"
+    score = 0.99
+    patterns = (re.compile(r"(?<![\w-])[0-9]+(?:[ -][0-9]+)*(?![\w-])"),)  # a run of digit groups
 
-    def find(self, text: str) -> list[Entity]:
-        out = []
-        for run in _RUN.finditer(text):
-            groups = [(m.start() + run.start(), m.end() + run.start()) for m in _GROUP.finditer(run.group())]
-            i = 0
-            while i < len(groups):
-                for j in range(len(groups), i, -1):
-                    start, end = groups[i][0], groups[j - 1][1]
-                    if _is_card(text[start:end]):
-                        out.append(entity("CREDIT_CARD", start, end, self.score, self.name))
-                        i = j
-                        break
-                else:
-                    i += 1
-        return out
+    def spans(self, match: re.Match[str]) -> Iterator[tuple[int, int]]:
+        """Card numbers among the run's groups: from each group, the longest window that is one."""
+        text = match.string
+        groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, match.start(), match.end())]
+        i = 0
+        while i < len(groups):
+            for j in range(len(groups), i, -1):
+                start, end = groups[i][0], groups[j - 1][1]
+                if _is_card(text[start:end]):
+                    yield start, end
+                    i = j
+                    break
+            else:
+                i += 1

@@ -5,10 +5,9 @@ word after it (``... 0130 00 AND``) is not swallowed."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from pipeline.redact.recognizers.base import entity
-from pipeline.spans import Entity
+from pipeline.redact.recognizers.base import RegexRecognizer
 
 #: IBAN length per country (SWIFT IBAN registry).
 LENGTHS: dict[str, int] = {
@@ -22,7 +21,6 @@ LENGTHS: dict[str, int] = {
     "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
-_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})(?= ?[A-Z0-9])")
 _BODY = re.compile(r"[A-Z0-9]")
 
 
@@ -32,39 +30,33 @@ def mod97_ok(iban: str) -> bool:
     return int(digits) % 97 == 1
 
 
-@dataclass(frozen=True)
-class IbanRecognizer:
-    name: str = "iban"
-    score: float = 0.99
-
-    def find(self, text: str) -> list[Entity]:
-        out: list[Entity] = []
-        pos = 0
-        while (m := _START.search(text, pos)) is not None:
-            pos = m.start() + 1
-            length = LENGTHS.get(m.group(1))
-            if length is None:
-                continue
-            end = self._end(text, m.start(), length)
-            if end is None:
-                continue
-            compact = text[m.start() : end].replace(" ", "")
-            if mod97_ok(compact):
-                out.append(entity("IBAN", m.start(), end, self.score, self.name))
-                pos = end
-        return out
-
-    @staticmethod
-    def _end(text: str, start: int, length: int) -> int | None:
-        """End offset after ``length`` IBAN characters, allowing single spaces between them."""
-        i, taken = start, 0
-        while taken < length:
-            if i < len(text) and text[i] == " " and taken and i + 1 < len(text) and text[i + 1] != " ":
-                i += 1
-            if i >= len(text) or not _BODY.match(text, i) or not text[i].isascii():
-                return None
+def _end(text: str, start: int, length: int) -> int | None:
+    """End offset after ``length`` IBAN characters, allowing single spaces between them."""
+    i, taken = start, 0
+    while taken < length:
+        if i < len(text) and text[i] == " " and taken and i + 1 < len(text) and text[i + 1] != " ":
             i += 1
-            taken += 1
-        if i < len(text) and (text[i].isalnum() or text[i] == "_"):
+        if i >= len(text) or not _BODY.match(text, i) or not text[i].isascii():
             return None
-        return i
+        i += 1
+        taken += 1
+    if i < len(text) and (text[i].isalnum() or text[i] == "_"):
+        return None
+    return i
+
+
+class IbanRecognizer(RegexRecognizer):
+    name = "iban"
+    label = "IBAN"
+    score = 0.99
+    #: A country code and check digits; the body is read by ``spans`` up to the country's length.
+    patterns = (re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})(?= ?[A-Z0-9])"),)
+
+    def validate(self, match: re.Match[str]) -> bool:
+        return match.group(1) in LENGTHS
+
+    def spans(self, match: re.Match[str]) -> Iterable[tuple[int, int]]:
+        end = _end(match.string, match.start(), LENGTHS[match.group(1)])
+        if end is not None and mod97_ok(match.string[match.start() : end].replace(" ", "")):
+            return ((match.start(), end),)
+        return ()

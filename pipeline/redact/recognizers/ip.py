@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
-from pipeline.redact.recognizers.base import entity
-from pipeline.spans import Entity
+from pipeline.redact.recognizers.base import RegexRecognizer
 
 _V4 = re.compile(r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _V6 = re.compile(
@@ -16,29 +14,25 @@ _V6 = re.compile(
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"  # an embedded IPv4 tail (::ffff:10.0.0.1)
     r"(?![\w:]|\.\d)"
 )
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-@dataclass(frozen=True)
-class IpRecognizer:
-    name: str = "ip"
-    score: float = 0.9
+class IpRecognizer(RegexRecognizer):
+    name = "ip"
+    label = "IP_ADDRESS"
+    score = 0.9
+    requires = ".:"
+    patterns = (_V4, _V6)
 
-    def find(self, text: str) -> list[Entity]:
-        out = []
-        for m in _V4.finditer(text):
-            try:
-                ipaddress.IPv4Address(m.group())
-            except ValueError:
-                continue
-            out.append(entity("IP_ADDRESS", m.start(), m.end(), self.score, self.name))
-        if ":" in text:
-            for m in _V6.finditer(text):
-                candidate = m.group()
-                if not any(c in "0123456789abcdefABCDEF" for c in candidate):
-                    continue
-                try:
-                    ipaddress.IPv6Address(candidate)
-                except ValueError:
-                    continue
-                out.append(entity("IP_ADDRESS", m.start(), m.end(), self.score, self.name))
-        return out
+    def validate(self, match: re.Match[str]) -> bool:
+        candidate = match.group()
+        try:
+            if match.re is _V4:
+                ipaddress.IPv4Address(candidate)
+            elif not _HEX.intersection(candidate):
+                return False
+            else:
+                ipaddress.IPv6Address(candidate)
+        except ValueError:
+            return False
+        return True

@@ -5,19 +5,15 @@ not matched: too many order numbers look like them."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from pipeline.redact.recognizers.base import entity
-from pipeline.spans import Entity
-
-_SSN = re.compile(r"(?<![\w-])(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])")
+from pipeline.redact.recognizers.base import RegexRecognizer
 
 
-@dataclass(frozen=True)
-class SsnRecognizer:
-    name: str = "ssn"
-    score: float = 0.85
+class SsnRecognizer(RegexRecognizer):
+    name = "ssn"
+    label = "US_SSN"
+    score = 0.85
+    patterns = (re.compile(r"(?<![\w-])(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])"),)
 
-    def find(self, text: str) -> list[Entity]:
-        return [entity("US_SSN", m.start(), m.end(), self.score, self.name) for m in _SSN.finditer(text)
-                if m.group().isascii()]
+    def validate(self, match: re.Match[str]) -> bool:
+        return match.group().isascii()  # \d also matches other scripts' digits

@@ -4,12 +4,10 @@ unbalanced closing bracket are left out, so ``(see https://x.org/a).`` yields ``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from pipeline.redact.recognizers.base import entity
-from pipeline.spans import Entity
+from pipeline.redact.recognizers.base import RegexRecognizer
 
-_URL = re.compile(r"(?<![\w@])(?:(?:https?|ftps?|wss?)://|www\.)[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'\""
 
 
@@ -23,15 +21,14 @@ def _trim(url: str) -> str:
     return url
 
 
-@dataclass(frozen=True)
-class UrlRecognizer:
-    name: str = "url"
-    score: float = 0.8
+class UrlRecognizer(RegexRecognizer):
+    name = "url"
+    label = "URL"
+    score = 0.8
+    patterns = (re.compile(r"(?<![\w@])(?:(?:https?|ftps?|wss?)://|www\.)[^\s<>\"'`]+", re.IGNORECASE),)
 
-    def find(self, text: str) -> list[Entity]:
-        out = []
-        for m in _URL.finditer(text):
-            url = _trim(m.group())
-            if len(url) > len("www.") and "." in url.split("://", 1)[-1]:
-                out.append(entity("URL", m.start(), m.start() + len(url), self.score, self.name))
-        return out
+    def spans(self, match: re.Match[str]) -> Iterable[tuple[int, int]]:
+        url = _trim(match.group())
+        if len(url) > len("www.") and "." in url.split("://", 1)[-1]:
+            return ((match.start(), match.start() + len(url)),)
+        return ()

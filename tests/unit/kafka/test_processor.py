@@ -53,7 +53,9 @@ def test_entities_equal_nerservice_and_outputs_keep_key_headers_and_order(bundle
     msgs = doc_msgs("in", TEXTS, partition=2, start=10)
     outputs = processor.run(processor.prepare(msgs))
     assert [o.kind for o in outputs] == [ENTITIES, REDACTED] * len(TEXTS)
-    expected = service.entities(TEXTS)
+    # One answer per document: the redactor's merged detections over the service's spans.
+    expected = [processor.redactor.redact_spans(t, ents).entities
+                for t, ents in zip(TEXTS, service.entities(TEXTS), strict=True)]
     for i, (ent, red) in enumerate(zip(outputs[::2], outputs[1::2], strict=True)):
         body = json.loads(ent.value)
         assert body["id"] == f"2-{10 + i}"
@@ -61,12 +63,14 @@ def test_entities_equal_nerservice_and_outputs_keep_key_headers_and_order(bundle
         assert [(e["label"], e["start"], e["end"]) for e in body["entities"]] == [
             (e.label, e.start, e.end) for e in expected[i]]
         assert all(e["text"] == TEXTS[i][e["start"] : e["end"]] for e in body["entities"])
+        assert [e["source"] for e in body["entities"]] == [e.source for e in expected[i]]
         assert ent.key == red.key == f"k{10 + i}".encode()
         assert ent.headers == red.headers == [("h", b"v")]
         assert ent.partition == 2
         redacted = json.loads(red.value)
         assert set(redacted) == {"id", "text", "entities"}
         assert all(set(e) == {"label", "start", "end"} for e in redacted["entities"])
+        assert redacted["entities"] == [{k: e[k] for k in ("label", "start", "end")} for e in body["entities"]]
     assert "john@example.com" not in json.loads(outputs[1].value)["text"]
 
 

@@ -128,8 +128,8 @@ def test_stop_drains_the_queue_commits_and_closes(service):
 def test_an_output_too_large_for_the_broker_dead_letters_its_record_and_the_batch_goes_on(service):
     worker = make(service)
     worker.consumer.raw.assign_now([("in", 0)])
-    worker.producer.raw.max_bytes = 2000  # the long document fits, its entity result (one per word here) does not
-    worker.consumer.raw.feed(doc_msgs("in", ["short", "word " * 100, "tiny"]))
+    worker.producer.raw.max_bytes = 2000  # the long document fits, its entity result (one per line here) does not
+    worker.consumer.raw.feed(doc_msgs("in", ["short", "word\n" * 100, "tiny"]))
     run_until_idle(worker)
     produced = [(r["topic"], r["key"]) for r in worker.producer.raw.produced]
     assert produced == [("ents", b"k0"), ("red", b"k0"), ("dlq", b"k1"), ("ents", b"k2"), ("red", b"k2")]
@@ -167,7 +167,7 @@ def test_an_output_the_broker_refuses_dead_letters_its_input_and_the_batch_commi
     worker = make(service)
     worker.consumer.raw.assign_now([("in", 0)])
     _refused_by_the_topic(worker)
-    msgs = doc_msgs("in", ["short", "word " * 100, "tiny"])
+    msgs = doc_msgs("in", ["short", "word\n" * 100, "tiny"])
     worker.consumer.raw.feed(msgs)
     run_until_idle(worker)
     letters = [r for r in worker.producer.raw.produced if r["topic"] == "dlq"]
@@ -186,7 +186,7 @@ def test_a_refused_dead_letter_still_stops_the_batch_uncommitted(service):
     worker = make(service)
     worker.consumer.raw.assign_now([("in", 0)])
     worker.producer.raw.broker_max_bytes = 100  # the dead letter of the long document is refused too
-    worker.consumer.raw.feed(doc_msgs("in", ["word " * 100]))
+    worker.consumer.raw.feed(doc_msgs("in", ["word\n" * 100]))
     with pytest.raises(DeliveryError):
         run_until_idle(worker)
     assert worker.consumer.raw.commits == []
@@ -197,7 +197,7 @@ def test_exactly_once_dead_letters_a_refused_record_when_it_is_re_read(service):
     producer, consumer = worker.producer.raw, worker.consumer.raw
     consumer.assign_now([("in", 0)])
     _refused_by_the_topic(worker)
-    texts = ["short", "word " * 100, "tiny"]
+    texts = ["short", "word\n" * 100, "tiny"]
     consumer.feed(doc_msgs("in", texts))
     worker.step()  # the refused output fails the transaction: abort and seek back
     assert producer.transactions[-1] == "abort" and consumer.seeks == [("in", 0, 0)]
@@ -230,7 +230,7 @@ def test_records_refused_only_for_sharing_a_batch_with_a_large_one_are_not_dead_
         return real_flush(timeout)
 
     producer.flush = flush_judging_batches
-    worker.consumer.raw.feed(doc_msgs("in", ["short", "word " * 100, "tiny"]))
+    worker.consumer.raw.feed(doc_msgs("in", ["short", "word\n" * 100, "tiny"]))
     run_until_idle(worker)
     letters = [r["key"] for r in producer.produced if r["topic"] == "dlq"]
     assert letters == [b"k1"]  # only the record whose output is too large

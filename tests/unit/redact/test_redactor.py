@@ -1,4 +1,4 @@
-"""Redactor: a span source's spans + pattern recognizers + repeats -> one anonymized result per text.
+"""Redactor: a span source's spans + pattern recognizers + propagation -> one anonymized result per text.
 
 The span source here is a fake that "finds" given words (no model): what is tested is how the
 redactor combines sources, not what the model finds (that is the golden tests' job).
@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.redact import OperatorDefaults, Redactor, RedactSettings, build_recognizers
 from pipeline.redact.errors import PolicyError, RedactError
-from pipeline.redact.redactor import repeats
+from pipeline.redact.propagation import Propagation
 from pipeline.spans import Entity
 
 
@@ -47,18 +47,18 @@ def test_model_and_pattern_spans_are_merged_and_sources_reported():
     assert source.calls == 1  # one batched call for all texts
 
 
-def test_repeats_redact_other_occurrences_of_a_detected_value():
+def test_propagation_redacts_other_occurrences_of_a_detected_value():
     text = "Garcia called. Later Garcia wrote; Garcias and McGarcia are other words."
     source = WordSource({"Garcia": "SURNAME"}, first_only=True)
     (result,) = Redactor(source).redact([text])
     assert result.text == "<SURNAME> called. Later <SURNAME> wrote; Garcias and McGarcia are other words."
-    assert [e.source for e in result.entities] == ["model", "repeat"]
+    assert [e.source for e in result.entities] == ["model", "propagated"]
     (off,) = Redactor(source, redact_repeats=False).redact([text])
     assert off.text.count("Garcia") == 3
 
 
-def test_short_values_are_not_repeated():
-    assert repeats("Li met Li", [Entity("SURNAME", 0, 2, 0.9)]) == []
+def test_short_values_are_not_propagated():
+    assert Propagation().find("Li met Li", [Entity("SURNAME", 0, 2, 0.9)]) == []
 
 
 def test_pattern_only_redactor_needs_no_span_source():
