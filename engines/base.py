@@ -42,6 +42,22 @@ class EngineBatch:
         return cls(ids, mask, np.zeros_like(ids))
 
 
+class EngineSettings(Protocol):
+    """What engines read from ``pipeline.config.ModelSettings`` (engines never import pydantic or
+    the pipeline, so they see it through this protocol). Each engine's ``from_settings`` takes
+    the fields it uses; the others mean nothing to it."""
+
+    engine: str
+    threads: int | None
+    spin: bool
+    max_batch_tokens: int
+    max_batch_size: int
+    max_seq_len: int | None
+    precision: str
+    cache_dir: str | None
+    device: int
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What every inference runtime provides."""

@@ -8,9 +8,11 @@ session only receives the inputs the graph declares, so DistilBERT-style graphs 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from engines.base import EngineBatch
+from engines.base import EngineBatch, EngineSettings
 from engines.bundle import ModelBundle
 from engines.errors import BundleError, EngineError, EngineUnavailableError
 
@@ -74,6 +76,12 @@ class OnnxRuntimeEngine:
         self.num_labels = bundle.num_labels
         self.max_batch_tokens = max_batch_tokens
         self.max_seq_len = min(max_seq_len or bundle.max_position_embeddings, bundle.max_position_embeddings)
+
+    @classmethod
+    def from_settings(cls, bundle: ModelBundle, settings: EngineSettings, **runtime: Any) -> OnnxRuntimeEngine:
+        """Threads, spin and limits from the model settings; ``runtime``: e.g. ``providers``."""
+        return cls(bundle, threads=settings.threads, spin=settings.spin, max_batch_tokens=settings.max_batch_tokens,
+                   max_seq_len=settings.max_seq_len, **runtime)
 
     def run(self, batch: EngineBatch) -> np.ndarray:
         feed = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from engines.base import EngineBatch
+from engines.base import EngineBatch, EngineSettings
 from engines.bundle import ModelBundle
 from engines.errors import EngineError
 from engines.trt_build import KNOWN_INPUTS, cuda_check, prepare_plan, require_runtime, trt_logger
@@ -54,6 +54,24 @@ def _address(array: np.ndarray) -> int:
     return array.__array_interface__["data"][0]
 
 
+class ThreadDevice:
+    """Makes the engine's CUDA device current on every thread that calls it.
+
+    ``cudaSetDevice`` is per host thread: a plan built on the constructing thread with
+    ``--device 1`` would otherwise run on device 0 from the batcher's engine thread. ``use``
+    sets it once per thread (a thread-local flag), so the hot path costs one attribute read."""
+
+    def __init__(self, cudart: Any, device: int) -> None:
+        self.cudart = cudart
+        self.device = device
+        self._local = threading.local()
+
+    def use(self) -> None:
+        if not getattr(self._local, "ready", False):
+            cuda_check(self.cudart, self.cudart.cudaSetDevice(self.device), f"cudaSetDevice({self.device})")
+            self._local.ready = True
+
+
 class TensorRTEngine:
     """Runs a bundle's ONNX graph as a TensorRT plan on one CUDA GPU."""
 
@@ -68,13 +86,10 @@ class TensorRTEngine:
         max_seq_len: int | None = None,
         max_batch_size: int = 64,
         cache_dir: str | Path | None = None,
-        threads: int | None = None,
         device: int = 0,
         force_build: bool = False,
         progress: Any = None,
-        **_: Any,
     ) -> None:
-        del threads  # CPU threads mean nothing here; accepted so engine options stay interchangeable
         self._lock = threading.Lock()
         self._closed = True
         self._stream: Any = None
@@ -84,6 +99,9 @@ class TensorRTEngine:
         self._contexts: list[Any] = []
         trt, cudart = require_runtime()
         self._trt, self._cudart = trt, cudart
+        self.device = device
+        self._thread_device = ThreadDevice(cudart, device)
+        self._thread_device.use()
         options = {
             "precision": precision, "max_batch_tokens": max_batch_tokens, "max_seq_len": max_seq_len,
             "max_batch_size": max_batch_size, "cache_dir": cache_dir, "device": device,
@@ -113,6 +131,14 @@ class TensorRTEngine:
         self._closed = False
         log.info("tensorrt_engine_ready", model=bundle.name, gpu=self.gpu.name, precision=precision,
                  plan_source=self.plan_source, profiles=len(self.profiles.profiles), plan=str(self.plan_path))
+
+    @classmethod
+    def from_settings(cls, bundle: ModelBundle, settings: EngineSettings, **runtime: Any) -> TensorRTEngine:
+        """The same keys as ``ner-stage build-engine``, so a server finds the plan that command
+        cached; ``runtime``: ``force_build``, ``progress``."""
+        return cls(bundle, precision=settings.precision, max_batch_tokens=settings.max_batch_tokens,
+                   max_seq_len=settings.max_seq_len, max_batch_size=settings.max_batch_size,
+                   cache_dir=settings.cache_dir, device=settings.device, **runtime)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -164,6 +190,7 @@ class TensorRTEngine:
                  "token_type_ids": batch.token_type_ids}
         out = np.empty((rows, width, self.num_labels), dtype=np.float32)
         with self._lock:
+            self._thread_device.use()
             for profile, start, stop in chunks:
                 out[start:stop] = self._run_chunk(profile, {n: feeds[n][start:stop] for n in self._inputs})
         return out

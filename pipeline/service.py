@@ -6,8 +6,9 @@ texts -> tokenize (windows or truncation) -> engine in token-budget batches -> m
 Batching lives here, not in engines (as in text-embeddings-inference): sequences from all
 texts of a call are sorted by length and packed greedily under ``max_batch_tokens`` padded
 tokens and ``max_batch_size`` rows, so one long text does not pad a batch of short ones.
-The HTTP batcher and the Kafka micro-batcher merge work from many requests/records into one
-``encode`` + ``infer`` call; they do not batch again.
+The Kafka micro-batcher merges records into one ``encode`` + ``infer`` call; the HTTP batcher
+schedules the same stages itself (``units`` -> ``run_units`` -> ``merge``) so that long requests
+interleave with short ones. Both count their budgets with :meth:`NerService.padded_tokens`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines import Engine, EngineBatch, ModelBundle, create_engine, load_bundle
+from engines import Engine, EngineBatch, ModelBundle, engine_from_settings, load_bundle
 from pipeline.decode import (
     Prediction,
     TokenView,
@@ -73,6 +74,16 @@ ENTITY_ENCODING = PredictOptions(truncate=False)
 
 
 @dataclass(frozen=True, slots=True)
+class WorkUnit:
+    """One engine sequence: window ``window`` of document ``doc``, prefix + content + suffix ids.
+    The unit of scheduling: long requests are many units, interleaved with others'."""
+
+    doc: int
+    window: int
+    ids: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class BatchStats:
     """One engine call, reported to listeners (metrics)."""
 
@@ -110,16 +121,7 @@ class NerService:
     def from_settings(cls, model: ModelSettings, decode: DecodeSettings | None = None) -> NerService:
         """Load the bundle and engine named by settings, warmed up unless disabled."""
         bundle = load_bundle(model.model)
-        options: dict = {"max_batch_tokens": model.max_batch_tokens, "max_seq_len": model.max_seq_len}
-        if model.threads:
-            options["threads"] = model.threads
-        if model.engine == "onnxruntime":
-            options["spin"] = model.spin
-        if model.engine == "tensorrt":
-            # Same keys as `ner-stage build-engine`, so the server finds the plan that command cached.
-            options.update(precision=model.precision, max_batch_size=model.max_batch_size,
-                           cache_dir=model.cache_dir, device=model.device)
-        engine = create_engine(model.engine, bundle, **options)
+        engine = engine_from_settings(bundle, model)
         if model.warmup:
             engine.warmup()
         entity_options = None
@@ -150,40 +152,61 @@ class NerService:
             if not isinstance(text, str):
                 raise InputError(f"inputs[{i}] must be a string", field=f"inputs[{i}]")
             if len(text) > self.max_chars:
-                raise TextTooLongError(
-                    f"inputs[{i}] has {len(text)} characters; the limit is {self.max_chars}", field=f"inputs[{i}]"
-                )
+                raise TextTooLongError(f"inputs[{i}] has {len(text)} characters; the limit is {self.max_chars}",
+                                       field=f"inputs[{i}]", limit=self.max_chars)
         return self.encoder.encode(
             list(texts), truncate=options.truncate, direction=options.truncation_direction,
             stride=self.stride if options.stride is None else options.stride,
         )
 
-    def infer(self, docs: Sequence[EncodedText]) -> list[np.ndarray]:
-        """Logits ``[n_tokens, n_labels]`` per document, windows merged."""
-        sequences = [
-            (d, w, self.encoder.sequence(doc, w))
-            for d, doc in enumerate(docs)
-            if doc.n_tokens
-            for w in range(len(doc.windows))
-        ]
-        sequences.sort(key=lambda item: -len(item[2]))
-        window_logits: dict[tuple[int, int], np.ndarray] = {}
+    @staticmethod
+    def padded_tokens(widths: Sequence[int]) -> int:
+        """THE cost function: padded tokens of one engine call over sequences of these widths
+        (rows x widest row). Every token budget counts in it: ``infer``'s packing, the HTTP
+        batcher's work units and the Kafka micro-batcher's documents (via :meth:`cost`)."""
+        return len(widths) * max(widths, default=0)
+
+    @staticmethod
+    def cost(docs: Sequence[EncodedText]) -> int:
+        """Padded tokens of encoded documents, each document's windows as one engine call."""
+        return sum(NerService.padded_tokens(doc.widths) for doc in docs)
+
+    def units(self, docs: Sequence[EncodedText]) -> list[WorkUnit]:
+        """The engine sequences (one per window) of these documents, in document order."""
+        return [WorkUnit(d, w, self.encoder.sequence(doc, w))
+                for d, doc in enumerate(docs) if doc.n_tokens for w in range(len(doc.windows))]
+
+    def pack(self, units: Sequence[WorkUnit]) -> list[list[WorkUnit]]:
+        """Units sorted by length and cut greedily into engine calls under ``max_batch_tokens``
+        padded tokens and ``max_batch_size`` rows, so one long text does not pad short ones."""
+        ordered = sorted(units, key=lambda u: -len(u.ids))
         budget = self.engine.max_batch_tokens
-        i = 0
-        while i < len(sequences):
-            width = len(sequences[i][2])
-            rows = max(1, min(self.max_batch_size, budget // width))
-            chunk = sequences[i : i + rows]
-            i += len(chunk)
-            batch = EngineBatch.from_sequences([s for _, _, s in chunk], self.encoder.pad_id)
-            started = time.perf_counter()
-            logits = self.engine.run(batch)
-            elapsed = time.perf_counter() - started
-            for row, (d, w, seq) in enumerate(chunk):
-                window_logits[(d, w)] = logits[row, : len(seq)]
-            stats = BatchStats(len(chunk), batch.padded_tokens, sum(len(s) for _, _, s in chunk), elapsed)
-            for listener in self._listeners:
-                listener(stats)
+        chunks: list[list[WorkUnit]] = []
+        for unit in ordered:
+            chunk = chunks[-1] if chunks else None
+            if (chunk is None or len(chunk) >= self.max_batch_size
+                    or self.padded_tokens([len(chunk[0].ids)] * (len(chunk) + 1)) > budget):
+                chunks.append([unit])
+            else:
+                chunk.append(unit)
+        return chunks
+
+    def run_units(self, units: Sequence[WorkUnit]) -> list[np.ndarray]:
+        """ONE engine call over these units; logits ``[len(unit.ids), n_labels]`` per unit. The
+        only stage the HTTP batcher's engine thread runs."""
+        batch = EngineBatch.from_sequences([u.ids for u in units], self.encoder.pad_id)
+        started = time.perf_counter()
+        logits = self.engine.run(batch)
+        elapsed = time.perf_counter() - started
+        stats = BatchStats(len(units), batch.padded_tokens, sum(len(u.ids) for u in units), elapsed)
+        for listener in self._listeners:
+            listener(stats)
+        return [logits[row, : len(u.ids)] for row, u in enumerate(units)]
+
+    def merge(self, docs: Sequence[EncodedText], window_logits: Mapping[tuple[int, int], np.ndarray]
+              ) -> list[np.ndarray]:
+        """Logits ``[n_tokens, n_labels]`` per document from its windows' logits (keyed by
+        ``(doc, window)``): each token reads the window where it has the most context."""
         head = len(self.encoder.prefix)
         out = []
         for d, doc in enumerate(docs):
@@ -198,6 +221,14 @@ class NerService:
                     merged[mask] = window_logits[(d, w)][head + doc.position[mask]]
                 out.append(merged)
         return out
+
+    def infer(self, docs: Sequence[EncodedText]) -> list[np.ndarray]:
+        """Logits ``[n_tokens, n_labels]`` per document, windows merged (units, packed, run, merged)."""
+        window_logits: dict[tuple[int, int], np.ndarray] = {}
+        for chunk in self.pack(self.units(docs)):
+            for unit, logits in zip(chunk, self.run_units(chunk), strict=True):
+                window_logits[(unit.doc, unit.window)] = logits
+        return self.merge(docs, window_logits)
 
     def view(self, doc: EncodedText) -> TokenView:
         return TokenView(doc.text, doc.ids, doc.offsets, doc.tokens, self.encoder.subword_prefix, self.encoder.unk_id)

@@ -44,10 +44,19 @@ class EncodedText:
     kept: tuple[int, int] = (0, 0)
     owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: Special tokens wrapped around each window (``[CLS]`` + ``[SEP]``: 2 for BERT).
+    special: int = 0
 
     @property
     def n_tokens(self) -> int:
         return len(self.ids)
+
+    @property
+    def widths(self) -> list[int]:
+        """Engine sequence length of each window, special tokens included (none for an empty text)."""
+        if not len(self.ids):
+            return []
+        return [(end - start) + self.special for start, end in self.windows]
 
 
 class TextEncoder:
@@ -99,6 +108,7 @@ class TextEncoder:
     ) -> list[EncodedText]:
         """Encode texts; long ones are truncated (``truncate``) or split into windows."""
         clean = [sanitize(t) for t in texts]
+        special = len(self.prefix) + len(self.suffix)
         encodings = self._tokenizer.encode_batch(clean, add_special_tokens=False)
         out = []
         for text, enc in zip(clean, encodings, strict=True):
@@ -112,7 +122,7 @@ class TextEncoder:
                 ids, offsets, tokens = ids[kept[0] : kept[1]], offsets[kept[0] : kept[1]], tokens[kept[0] : kept[1]]
             windows = plan_windows(len(ids), self.capacity, stride)
             owner, position = assign_owners(len(ids), windows)
-            out.append(EncodedText(text, ids, offsets, tokens, windows, kept, owner, position))
+            out.append(EncodedText(text, ids, offsets, tokens, windows, kept, owner, position, special))
         return out
 
     def sequence(self, doc: EncodedText, window: int) -> np.ndarray:

@@ -34,7 +34,9 @@ import numpy as np
 import orjson
 
 from pipeline.bench.common import percentiles, progress, pyplot, save, time_calls
-from pipeline.cli.options import model_options, model_settings
+from pipeline.bench.fairness import fairness_figure
+from pipeline.cli.options import as_flags, model_options, model_settings
+from pipeline.config import ModelSettings
 from pipeline.service import NerService, PredictOptions
 
 SHORT_TEXT = "My name is John Smith and my email is john.smith@example.com"
@@ -190,10 +192,7 @@ def _sequential(service: NerService, options: PredictOptions, ports: dict[str, i
 
 
 def _model_flags(settings) -> list[str]:
-    flags = ["--model", settings.model, "--engine", settings.engine]
-    if settings.threads:
-        flags += ["--threads", str(settings.threads)]
-    return flags
+    return as_flags(ModelSettings, settings.model_dump(exclude_unset=False))
 
 
 @click.command("http")
@@ -210,11 +209,13 @@ def _model_flags(settings) -> list[str]:
 @click.option("--baseline-model", type=click.Path(file_okay=False), default=None,
               help="float32 Hugging Face checkpoint for the baseline (default: built from the rampart bundle "
                    "into ~/.cache/ner-stage).")
+@click.option("--fairness/--no-fairness", default=True, show_default=True,
+              help="Also time short requests sent while a 100,000-character request is in flight (ours only).")
 @click.option("--serve-flag", "serve_flags", multiple=True,
               help="Extra flag for `ner-stage serve` (repeatable), to compare server settings, e.g. "
                    "--serve-flag=--no-uvloop or --serve-flag=--batch-max-wait-ms=2.")
 @model_options
-def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseline_model, serve_flags,
+def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseline_model, fairness, serve_flags,
             **kwargs) -> None:
     """Server overhead over the in-process path, and latency/throughput vs a transformers server."""
     settings = model_settings(kwargs)
@@ -258,6 +259,12 @@ def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseli
                 progress(f"  {who:<8} c={level:>2}: {row['requests_per_s']:7.1f} req/s  P50 {row['p50_ms']:6.2f} ms"
                          f"  P99 {row['p99_ms']:6.2f} ms")
                 result[who]["concurrency"].append(row)
+        if fairness:
+            progress("fairness: short requests while a 100,000-character request is in flight")
+            result["fairness"] = fairness_figure(ports["ours"], body)
+            fair = result["fairness"]
+            progress(f"  long {fair['long_s']:.2f} s; {fair['short_requests']} short requests meanwhile, "
+                     f"max {fair['short_max_ms'] or 0:.0f} ms")
     result["server_overhead_p50_ms"] = result["ours"]["sequential"]["p50_ms"] - result["in_process"]["p50_ms"]
     # the same difference block by block (each pair measured seconds apart), median over blocks:
     # robust to load from other processes that drifts during the run
@@ -296,6 +303,11 @@ def _print(result: dict) -> None:
         seq = result[who]["sequential"]
         rates = "  ".join(f"c{r['concurrency']}={r['requests_per_s']:.0f} req/s" for r in result[who]["concurrency"])
         click.echo(f"{who:<9} sequential: P50 {seq['p50_ms']:6.2f} ms  P99 {seq['p99_ms']:6.2f} ms   {rates}")
+    fair = result.get("fairness")
+    if fair and fair.get("short_max_over_long") is not None:
+        click.echo(f"fairness: {fair['short_requests']} short requests during a {fair['long_chars']}-character one "
+                   f"({fair['long_s']:.2f} s): P50 {fair['short_p50_ms']:.1f} ms, max {fair['short_max_ms']:.1f} ms "
+                   f"= {fair['short_max_over_long']:.1%} of the long request (target <= 25%)")
     click.echo(f"server overhead (P50): {result['server_overhead_p50_ms']:.3f} ms; median of per-block "
                f"differences {result['server_overhead_p50_paired_ms']:.3f} ms (target <= 0.5)")
     if "speedup_p50" in result:

@@ -8,37 +8,28 @@ import click
 import orjson
 
 from pipeline.cli.inputs import read_texts
-from pipeline.cli.options import model_options, model_settings
+from pipeline.cli.options import model_options, model_settings, settings_from, settings_options
 from pipeline.config import DecodeSettings
-from pipeline.service import AGGREGATIONS, NerService, PredictOptions
+from pipeline.service import NerService, PredictOptions
 
 
 @click.command("predict")
 @click.argument("texts", nargs=-1)
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False),
               help="JSONL file with one {\"text\": ...} object per line (instead of TEXT arguments).")
-@click.option("--aggregation", type=click.Choice(AGGREGATIONS), default=None,
-              help="Sub-word aggregation (default first); 'none' prints every token with all label scores. "
-                   "[NER_AGGREGATION]")
+@settings_options(DecodeSettings)
 @click.option("--raw-scores", is_flag=True, help="With --aggregation none: raw logits instead of probabilities.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Drop predictions scoring below this. [NER_THRESHOLD]")
-@click.option("--merge-adjacent/--no-merge-adjacent", default=None,
-              help="Join touching same-label spans (e.g. e-mail pieces) after aggregation (default on). "
-                   "[NER_MERGE_ADJACENT]")
 @click.option("--truncate", is_flag=True, help="Truncate long texts to the model window instead of windowing.")
 @click.option("--truncation-direction", type=click.Choice(["Right", "Left"]), default="Right", show_default=True,
               help="Which end --truncate keeps.")
 @click.option("--pretty", is_flag=True, help="Indent the JSON output.")
 @model_options
-def command(texts, file, aggregation, raw_scores, threshold, merge_adjacent, truncate, truncation_direction,
-            pretty, **kwargs) -> None:
+def command(texts, file, raw_scores, truncate, truncation_direction, pretty, **kwargs) -> None:
     """Classify TEXT... (or --file F.jsonl) and print a JSON array with one array of
-    /predict_tokens items per input, in order."""
+    /predict_tokens items per input, in order (--aggregation none: every token with all label
+    scores)."""
     settings = model_settings(kwargs)
-    decode = DecodeSettings.load(
-        kwargs.get("config_file"), aggregation=aggregation, threshold=threshold, merge_adjacent=merge_adjacent
-    )
+    decode = settings_from(DecodeSettings, kwargs)
     inputs = read_texts(texts, file)
     service = NerService.from_settings(settings)
     options = PredictOptions(

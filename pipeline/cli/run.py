@@ -38,12 +38,13 @@ import uuid
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import click
 from pydantic import Field
 
-from pipeline.cli.options import model_options, model_settings
-from pipeline.config import NerSettings
+from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
+from pipeline.config import ModelSettings, NerSettings
 
 SAMPLE_TEXTS = [
     "My name is John Smith and my email is john.smith@example.com",
@@ -60,7 +61,7 @@ class RunSettings(NerSettings):
     """Settings of ``ner-stage run`` itself (the worker and server read their own)."""
 
     bootstrap: str | None = Field(None, description="Kafka bootstrap servers; none: start a local Tansu broker.")
-    format: str = Field("json", description="Serialization of every topic: json or avro.")
+    format: Literal["json", "avro"] = Field("json", description="Serialization of every topic.")
     serve: bool = Field(True, description="Also start the HTTP server.")
     http_port: int = Field(0, ge=0, le=65535, description="HTTP port (0: a free one).")
     keep_running: bool = Field(False, description="Keep broker, worker and server running until Ctrl-C.")
@@ -206,21 +207,9 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 
 
 @click.command("run", context_settings={"max_content_width": 110})
-@click.option("--bootstrap", default=None,
-              help="Use this Kafka cluster (HOST:PORT[,...]) instead of starting a local Tansu broker. "
-                   "[NER_BOOTSTRAP]")
-@click.option("--format", "fmt", type=click.Choice(["json", "avro"]), default=None,
-              help="Serialization of every topic (default json). [NER_FORMAT]")
-@click.option("--serve/--no-serve", default=None, help="Also start the HTTP server (default on). [NER_SERVE]")
-@click.option("--http-port", type=int, default=None, help="HTTP server port (default: a free one). [NER_HTTP_PORT]")
-@click.option("--keep-running", is_flag=True, default=None,
-              help="After the demo, keep broker, worker and server up until Ctrl-C. [NER_KEEP_RUNNING]")
-@click.option("--timeout", type=float, default=None,
-              help="Longest wait in seconds for each step (default 180). [NER_TIMEOUT]")
-@click.option("--log-dir", default=None,
-              help="Directory for broker and server logs (default: a temporary directory). [NER_LOG_DIR]")
+@settings_options(RunSettings)
 @model_options
-def command(bootstrap, fmt, serve, http_port, keep_running, timeout, log_dir, **kwargs) -> None:
+def command(**kwargs) -> None:
     """Run the whole stage on embedded defaults: a local broker (unless --bootstrap), the Kafka
     worker, the HTTP server and a producer of sample documents; print the entity, redacted and
     dead-letter records read back, then shut down (or keep running with --keep-running).
@@ -231,13 +220,11 @@ def command(bootstrap, fmt, serve, http_port, keep_running, timeout, log_dir, **
     """
     _log_to_stderr()
     config = kwargs.get("config_file")
-    model_flags = [f"--{k.replace('_', '-')}={v}" for k, v in kwargs.items() if v is not None
-                   and k in ("model", "engine", "threads", "max_batch_tokens", "max_seq_len")]
+    model_flags = as_flags(ModelSettings, kwargs)  # the flags given, passed on to `serve`
     if config:
         model_flags.append(f"--config={config}")
     model = model_settings(kwargs)
-    settings = RunSettings.load(config, bootstrap=bootstrap, format=fmt, serve=serve, http_port=http_port,
-                                keep_running=keep_running, timeout=timeout, log_dir=log_dir)
+    settings = settings_from(RunSettings, kwargs)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
         status = _stage(stack, settings, model, model_flags, config)

@@ -25,40 +25,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engines.errors import EngineError, NerStageError
 from pipeline.config import ModelSettings
-from pipeline.errors import InputError, TextTooLongError
+from pipeline.errors import Unavailable
 from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyMiddleware
-from pipeline.http.batcher import BatchedSpanSource, Batcher
+from pipeline.http.batcher import Batcher
 from pipeline.http.callbacks import CallbackSender
 from pipeline.http.errors import (
     MAX_FIELD_CHARS,
-    ApiError,
-    ClientGoneError,
-    ConflictError,
-    NotFoundError,
-    PayloadTooLargeError,
-    QueueFullError,
     RequestInvalidError,
-    UnavailableError,
     clip,
+    error_body,
+    error_headers,
+    status_of,
 )
-from pipeline.http.jobs import (
-    JobConflictError,
-    JobError,
-    JobNotFoundError,
-    JobQueueFullError,
-    JobStore,
-    JobStoreError,
-    open_job_store,
-)
+from pipeline.http.jobs import JobStore, JobStoreError, open_job_store
 from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
 from pipeline.http.metrics import Metrics
-from pipeline.http.routes import api, ops
+from pipeline.http.routes import api, batched, ops
 from pipeline.http.runner import JobRunner
 from pipeline.http.settings import HttpSettings
 from pipeline.http.ssrf import CallbackGuard
 from pipeline.redact import Redactor, RedactSettings
-from pipeline.redact.http import router as redact_router
+from pipeline.redact.http import create_router as redact_router
 from pipeline.service import NerService
 
 log = structlog.get_logger(__name__)
@@ -71,6 +59,7 @@ class ServerState:
     guard: CallbackGuard
     service: NerService | None = None
     batcher: Batcher | None = None
+    redactor: Redactor | None = None
     store: JobStore | None = None
     runner: JobRunner | None = None
     ready: bool = False
@@ -107,10 +96,15 @@ class _TimingMiddleware:
             self.metrics.request_seconds.labels(label, str(status)).observe(time.perf_counter() - started)
 
 
-def _error_response(state: ServerState, exc: ApiError) -> Response:
-    state.metrics.errors.labels(exc.error_type).inc()
-    return Response(orjson.dumps(exc.body()), status_code=exc.status, media_type="application/json",
-                    headers=exc.headers)
+def _error_response(state: ServerState, exc: BaseException) -> Response:
+    """The one way an error becomes a response: status and ``error_type`` from the table in
+    ``pipeline.http.errors``, the documented body, the error's own headers (Retry-After...)."""
+    status, error_type = status_of(exc)
+    state.metrics.errors.labels(error_type).inc()
+    if status == 499:  # the client has gone: nobody reads a body
+        return Response(status_code=status)
+    return Response(orjson.dumps(error_body(exc)), status_code=status, media_type="application/json",
+                    headers=error_headers(exc))
 
 
 #: pydantic error-context keys that state a limit, in the order we report them.
@@ -149,22 +143,7 @@ def _validation_error(exc: RequestValidationError) -> RequestInvalidError:
     return RequestInvalidError(f"{field}: {message}", field=field, limit=limit)
 
 
-def _job_error(exc: JobError) -> ApiError:
-    """The HTTP face of a job-store error (the store raises domain errors only)."""
-    if isinstance(exc, JobQueueFullError):
-        return QueueFullError(str(exc), retry_after=exc.retry_after, limit=exc.limit)
-    if isinstance(exc, JobStoreError):
-        log.error("jobs_db_error", error=str(exc))
-        return UnavailableError("the jobs database is unavailable; retry later", headers={"Retry-After": "5"})
-    kind = {JobNotFoundError: NotFoundError, JobConflictError: ConflictError}.get(type(exc), ApiError)
-    return kind(str(exc), field=exc.field, limit=exc.limit)
-
-
 def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> Response:
-        return _error_response(state, exc)
-
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
         return _error_response(state, _validation_error(exc))
@@ -175,54 +154,47 @@ def _install_error_handlers(app: FastAPI, state: ServerState) -> None:
             return _error_response(state, exc.error())
         if exc.status_code == 400:  # FastAPI could not decode the body (e.g. bytes that are not UTF-8)
             return _error_response(state, RequestInvalidError(_NOT_JSON, field="body"))
+        # Starlette's own (unknown route, wrong method): same shape, its status
+        state.metrics.errors.labels("http").inc()
         field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code)
-        error = ApiError(str(exc.detail), field=field, headers=dict(exc.headers or {}))
-        error.status = exc.status_code
-        error.error_type = "http"
-        return _error_response(state, error)
-
-    @app.exception_handler(ClientGoneError)
-    async def gone(_: Request, exc: ClientGoneError) -> Response:
-        state.metrics.errors.labels("client_gone").inc()
-        return Response(status_code=499)
+        body = {"error": clip(str(exc.detail)), "error_type": "http", "field": field, "limit": None}
+        return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json",
+                        headers=dict(exc.headers or {}))
 
     @app.exception_handler(NerStageError)
     async def ner_error(_: Request, exc: NerStageError) -> Response:
-        if isinstance(exc, TextTooLongError):
-            limit = state.service.max_chars if state.service else None
-            return _error_response(state, PayloadTooLargeError(str(exc), field=exc.field, limit=limit))
-        if isinstance(exc, JobError):
-            return _error_response(state, _job_error(exc))
-        if isinstance(exc, InputError):
-            return _error_response(state, RequestInvalidError(str(exc), field=exc.field))
-        if isinstance(exc, EngineError):
-            log.error("engine_error", error=type(exc).__name__)
-            return _error_response(state, UnavailableError("the inference engine failed"))
-        log.error("request_failed", error=type(exc).__name__)
-        error = ApiError("internal error")
-        return _error_response(state, error)
+        if isinstance(exc, EngineError | JobStoreError):
+            log.error("request_failed", error=type(exc).__name__, reason=str(exc)[:200])
+        elif status_of(exc)[0] == 500:
+            log.error("request_failed", error=type(exc).__name__)
+        return _error_response(state, exc)
 
     @app.exception_handler(Exception)
     async def bug(_: Request, exc: Exception) -> Response:
         """Our bug: still the JSON shape (Starlette re-raises it afterwards, so it is logged)."""
-        return _error_response(state, ApiError("internal error"))
+        return _error_response(state, exc)
 
 
 async def _require_ready(request: Request) -> None:
     if not request.app.state.ner.ready:
-        raise UnavailableError("the model is still loading or the server is shutting down",
-                               headers={"Retry-After": "1"})
+        raise Unavailable("the model is still loading or the server is shutting down", retry_after=1)
 
 
 def create_app(settings: HttpSettings | None = None, service: NerService | None = None,
                model_settings: ModelSettings | None = None, redact_settings: RedactSettings | None = None) -> FastAPI:
     """Build the app. Without ``service`` the model named by ``model_settings`` is loaded at start-up.
 
-    ``/redact`` (the redaction package's router) runs on a :class:`Redactor` whose span source
-    is the same service behind the same batcher, built from ``redact_settings`` (default: ``RedactSettings.load()``)."""
+    ``/redact`` (the redaction package's router) redacts with a :class:`Redactor` built from
+    ``redact_settings`` (default: ``RedactSettings.load()``); its model spans come from the same
+    batcher as ``/predict_tokens``."""
     settings = settings or HttpSettings.load()
+    redact_settings = redact_settings or RedactSettings.load()
     metrics = Metrics()
-    state = ServerState(settings=settings, metrics=metrics, guard=CallbackGuard(settings.callback_allow_list))
+    state = ServerState(settings=settings, metrics=metrics, guard=CallbackGuard(settings.callback_allow_list),
+                        redactor=Redactor.from_settings(redact_settings))
+
+    async def model_spans(request: Request, texts: list[str]) -> list:
+        return await batched(request, state.batcher.entities(texts))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -237,9 +209,7 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
             state.batcher = Batcher(svc, max_batch_tokens=settings.batch_max_tokens,
                                     max_wait_s=settings.batch_max_wait_ms / 1e3,
                                     max_queue=settings.max_queue_requests, inline_max_chars=settings.inline_max_chars,
-                                    on_round=metrics.on_round)
-            spans = BatchedSpanSource(state.batcher, asyncio.get_running_loop())
-            app.state.redactor = Redactor.from_settings(redact_settings or RedactSettings.load(), span_source=spans)
+                                    max_engine_s=settings.request_max_engine_s, on_round=metrics.on_round)
             state.batcher.start()
             secret = settings.callback_secret.get_secret_value().encode() if settings.callback_secret else None
             sender = CallbackSender(state.guard, secret, timeout_s=settings.callback_timeout_s)
@@ -265,7 +235,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     app.state.ner = state
     dependencies = [Depends(_require_ready)]
     app.include_router(api, dependencies=dependencies)
-    app.include_router(redact_router, dependencies=dependencies)
+    app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None),
+                       dependencies=dependencies)
     app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
     app.include_router(viewer.router)  # the page is open (see open_routes); the API calls it makes carry the key

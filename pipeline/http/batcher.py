@@ -1,151 +1,218 @@
-"""Dynamic batching: concurrent requests share one ``NerService.infer`` call.
+"""Dynamic batching with fair scheduling: the engine thread runs only the model.
 
-Why a dedicated thread: tokenizing, running the engine and decoding are CPU work that must not
-block the event loop, and one owner of the engine keeps batches whole (ONNX Runtime already
-uses every core for one call, so two concurrent calls only fight over them).
+Public API (what routes, the job runner, ``/redact`` and other front doors call)::
 
-The loop (after text-embeddings-inference's ``queue.rs``):
+    body: bytes = await batcher.submit(texts, options)            # /predict_tokens JSON items
+    spans = await batcher.entities(texts)                         # list[list[Entity]]
+    value = await batcher.submit(texts, options, finish=fn)       # fn(docs, logits) -> value
 
-1. take queued requests in arrival order, encode each with its own options (truncation) and
-   count its padded tokens (``windows`` + special tokens); stop before the token budget
-   (``batch_max_tokens``) would be exceeded — the request that did not fit starts the next
-   batch; one request larger than the budget runs alone (``infer`` splits it further);
-2. requests whose client has gone are dropped here, before they cost engine time;
-3. if requests are arriving concurrently (the last batch merged several, or more are queued
-   than fit) and the budget is not full, wait up to ``max_wait`` for more. A lone sequential
-   request never waits, so batching adds no latency when there is nothing to merge;
-4. ONE ``service.infer(all_docs)``; then ``service.items`` per request with its own options,
-   serialized to JSON bytes here, off the event loop; results go back with
-   ``call_soon_threadsafe``.
+Cancelling the awaiting task (the client disconnected, the job was cancelled) drops the
+request: it stops consuming engine time at its next work unit. Errors are the core's
+(``Overloaded``, ``Unavailable``, ``RequestTooExpensive``, ``InputError``, ``EngineError``).
 
-A small request arriving when there is nothing to merge it with (engine idle, queue empty,
-traffic sequential) is answered on the event-loop thread instead (:meth:`Batcher.run_inline`,
-same service calls): the two thread hand-offs cost more than the request's own server work.
+The pipeline (after text-embeddings-inference's ``tokenization.rs`` / ``queue.rs`` / ``infer.rs``):
 
-The queue is bounded (``max_queue``): a full queue raises :class:`QueueFullError` (HTTP 429 with
-``Retry-After``) instead of letting latency grow without bound.
+1. request side: texts are tokenized before they queue, on the event loop when small, in a
+   small worker pool when large (``tokenizers`` releases the GIL there); each window of each
+   text becomes one **work unit** (``NerService.units``: an engine sequence);
+2. engine thread (``ner-engine``): picks work units from every queued request, least-served
+   request first (the padded tokens it has had so far, then arrival), packs them under the
+   token budget (``NerService.padded_tokens``: rows x widest) and ``max_batch_size`` rows, and
+   runs ONE ``NerService.run_units`` (``engine.run``). Nothing else: no tokenizing, no decoding.
+   Because a 100,000-character text is ~55 windows and a new request has been served nothing,
+   the new request leads the very next engine call, and rows much wider than its own stay out
+   of that call (``MIN_WIDTH_CAP``), so it is not padded to the long text's windows: it waits
+   at most about one engine batch (the one in flight) behind a large one. While requests
+   arrive concurrently and the budget is not full, it waits up to ``max_wait`` for more (a lone
+   sequential request never waits);
+3. request side again: when a request's last unit is back, its event loop merges the windows
+   and decodes (``NerService.merge`` / ``items``) and serializes, itself when small, in the
+   worker pool when large, so the engine thread is already running the next batch.
+
+Requests whose client has gone, or whose engine time passed ``max_engine_s``
+(``RequestTooExpensive``, HTTP 413), are dropped at the next unit. The queue is bounded
+(``max_queue`` requests admitted and not yet answered, tokenizing included): past it
+``Overloaded`` (HTTP 429 + ``Retry-After``).
+
+Lone-request fast path (:meth:`Batcher.run_inline`): a small request that arrives while the
+engine thread is idle and nothing is queued runs all stages on the event-loop thread. It saves
+the two thread hand-offs (loop -> engine thread -> loop), which dominate a lone short request's
+server overhead on CPU; measured in docs/ARCHITECTURE.md. It never runs while the engine thread
+has work, so the engine is never driven from two threads at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 import structlog
 
-from engines.errors import NerStageError
-from pipeline.http.errors import QueueFullError, UnavailableError
-from pipeline.service import ENTITY_ENCODING, NerService, PredictOptions
+from pipeline.errors import ClientGone, Overloaded, RequestTooExpensive, Unavailable
+from pipeline.service import ENTITY_ENCODING, NerService, PredictOptions, WorkUnit
 from pipeline.spans import Entity
 from pipeline.tokenize import EncodedText
 
 log = structlog.get_logger(__name__)
 
+#: Requests up to this many characters are tokenized on the event loop (~0.1 ms); larger ones
+#: in the worker pool, so a 100k-character text does not stall the loop for tens of ms.
+ENCODE_ON_LOOP_CHARS = 4000
+#: Requests up to this many padded tokens are decoded on the event loop; larger in the pool.
+FINISH_ON_LOOP_TOKENS = 2048
+
+#: Rows up to twice as wide as the first (least-served) unit of an engine call, or this many
+#: tokens, may join it: a short request is not padded to, nor slowed by, a long text's windows.
+MIN_WIDTH_CAP = 64
+
+Finish = Callable[[list[EncodedText], list[np.ndarray]], object]
+
 
 @dataclass(eq=False)
-class Pending:
-    """One request waiting for the engine."""
+class Request:
+    """One request's work: its units, how far the engine got, and where its answer goes."""
 
-    texts: list[str]
-    options: PredictOptions
+    docs: list[EncodedText]
+    units: list[WorkUnit]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    seq: int
     enqueued: float = field(default_factory=time.perf_counter)
-    #: Set from the event loop when the client disconnects; read by the batch thread.
+    #: Next unit to schedule; units before it are in flight or done.
+    next: int = 0
+    done: int = 0
+    #: Padded tokens the engine has computed for this request (fair-share order).
+    served: int = 0
+    engine_s: float = 0.0
+    started: bool = False
+    #: Set from the event loop when the requester leaves; read by the engine thread.
     gone: bool = False
-    docs: list[EncodedText] | None = None
-    tokens: int = 0
-    #: Turns this request's docs and logits into its answer (default: /predict_tokens JSON bytes).
-    finish: Callable[[list[EncodedText], list[np.ndarray]], object] | None = None
+    logits: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class RoundStats:
-    """One batcher round (reported to metrics)."""
+    """One engine call of the batcher, or only ``dropped`` requests (``requests`` 0); for metrics."""
 
     requests: int
-    texts: int
+    units: int
     tokens: int
     queue_wait_s: float
     dropped: int
 
 
 class Batcher:
-    """Merges concurrent predict requests into token-budgeted engine calls."""
+    """Schedules work units of concurrent requests into token-budgeted engine calls."""
 
     def __init__(self, service: NerService, *, max_batch_tokens: int | None = None, max_wait_s: float = 0.001,
-                 max_queue: int = 1024, inline_max_chars: int = 0,
+                 max_queue: int = 1024, inline_max_chars: int = 0, max_engine_s: float | None = None,
                  on_round: Callable[[RoundStats], None] | None = None) -> None:
         self.service = service
         self.max_batch_tokens = max_batch_tokens or service.engine.max_batch_tokens
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
+        self.inline_max_chars = inline_max_chars
+        self.max_engine_s = max_engine_s
         self._on_round = on_round
-        self._queue: deque[Pending] = deque()
+        self._active: list[Request] = []
         self._cond = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._seq = itertools.count()
         self._concurrent = False
-        #: True while the batch thread has work in hand (collecting or executing a round).
+        #: True while the engine thread has work in hand.
         self._busy = False
-        self.inline_max_chars = inline_max_chars
-        self._special = len(service.encoder.prefix) + len(service.encoder.suffix)
-        #: Exponential average of seconds per padded token (for Retry-After).
+        self._dropped = 0
+        #: Requests admitted and not yet answered (tokenizing, queued, in the engine, decoding).
+        self._in_flight = 0
+        #: Exponential average of engine seconds per padded token (for Retry-After).
         self._s_per_token = 2e-4
 
     # -- event-loop side ------------------------------------------------------------------
 
     @property
     def depth(self) -> int:
-        return len(self._queue)
+        """Requests waiting for (or in) the engine."""
+        return len(self._active)
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ner-batcher", daemon=True)
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ner-prep")
+            self._thread = threading.Thread(target=self._run, name="ner-engine", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish queued work, then stop the thread (called on shutdown)."""
+        """Finish queued work, then stop the engine thread (called on shutdown)."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
-    def submit(self, texts: list[str], options: PredictOptions,
-               finish: Callable[[list[EncodedText], list[np.ndarray]], object] | None = None) -> Pending:
-        """Queue a request; ``await pending.future`` gives the JSON bytes of its items (or what
-        ``finish`` makes of its docs and logits)."""
-        if self._closing:
-            raise UnavailableError("the server is shutting down")
-        if len(self._queue) >= self.max_queue:
-            queued_tokens = sum(p.tokens or 64 * len(p.texts) for p in list(self._queue))
-            retry = max(1, math.ceil(queued_tokens * self._s_per_token))
-            raise QueueFullError(f"{len(self._queue)} requests are waiting for the engine; retry later",
-                                 retry_after=retry, limit=self.max_queue)
+    async def submit(self, texts: Sequence[str], options: PredictOptions | None = None,
+                     finish: Finish | None = None) -> object:
+        """Run ``texts`` through the engine; the ``/predict_tokens`` JSON bytes of their items, or
+        what ``finish(docs, logits)`` makes of them. Cancelling the caller drops the request."""
+        options = options or PredictOptions()
+        self._admit()
+        self._in_flight += 1
+        try:
+            return await self._submit(list(texts), options, finish or self._items_body(options))
+        finally:
+            self._in_flight -= 1
+
+    async def _submit(self, texts: list[str], options: PredictOptions, finish: Finish) -> object:
         loop = asyncio.get_running_loop()
-        pending = Pending(list(texts), options, loop.create_future(), loop, finish=finish)
-        with self._cond:
-            self._queue.append(pending)
-            self._cond.notify()
-        return pending
+        if sum(map(len, texts)) <= ENCODE_ON_LOOP_CHARS:
+            docs = self.service.encode(texts, options)
+        else:
+            docs = await loop.run_in_executor(self._pool, self.service.encode, texts, options)
+        request = Request(docs, self.service.units(docs), loop.create_future(), loop, next(self._seq))
+        if request.units:
+            with self._cond:
+                self._active.append(request)
+                self._cond.notify()
+            try:
+                await request.future
+            except asyncio.CancelledError:
+                request.gone = True
+                raise
+        if self.service.cost(docs) <= FINISH_ON_LOOP_TOKENS:
+            return self._finish(request, finish)
+        return await loop.run_in_executor(self._pool, self._finish, request, finish)
+
+    async def predict(self, texts: Sequence[str], options: PredictOptions | None = None) -> bytes:
+        """``/predict_tokens`` JSON bytes (alias of :meth:`submit` without ``finish``)."""
+        return await self.submit(texts, options)  # type: ignore[return-value]
+
+    async def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """Model entity spans per text (windowed, never truncated): ``/redact`` shares engine calls,
+        the token budget and the 429 back-pressure with ``/predict_tokens``."""
+        service = self.service
+
+        def finish(docs: list[EncodedText], logits: list[np.ndarray]) -> list[list[Entity]]:
+            return [service.doc_entities(d, lg) for d, lg in zip(docs, logits, strict=True)]
+
+        return await self.submit(texts, ENTITY_ENCODING, finish)  # type: ignore[return-value]
 
     def run_inline(self, texts: list[str], options: PredictOptions) -> bytes | None:
         """Answer a small request on the calling (event-loop) thread when there is nothing to
-        merge it with: the engine idle, nothing queued, traffic not concurrent. Saves the two
-        thread hand-offs (0.3-0.5 ms measured on a busy 2-core box) that dominate a lone
-        request's server overhead; the loop is blocked for one small engine call, during which
-        no other request could have joined the batch anyway. Returns None when the request must
-        be queued."""
-        if (self._busy or self._queue or self._concurrent or self._closing
+        merge it with: the engine thread idle, nothing queued, traffic not concurrent. Returns
+        None when the request must be submitted instead."""
+        if (self._busy or self._active or self._concurrent or self._closing
                 or sum(map(len, texts)) > self.inline_max_chars):
             return None
         docs = self.service.encode(texts, options)
@@ -153,160 +220,152 @@ class Batcher:
         items = [self.service.items(d, lg, options) for d, lg in zip(docs, logits, strict=True)]
         body = orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
         if self._on_round is not None:
-            tokens = sum((end - start) + self._special for d in docs if d.n_tokens for start, end in d.windows)
-            self._on_round(RoundStats(1, len(docs), tokens, 0.0, 0))
+            self._on_round(RoundStats(1, sum(len(d.widths) for d in docs), self.service.cost(docs), 0.0, 0))
         return body
 
-    async def predict(self, texts: list[str], options: PredictOptions) -> bytes:
-        """Submit and wait (for callers with no client connection to watch, e.g. async jobs)."""
-        return await self.submit(texts, options).future
+    def _admit(self) -> None:
+        if self._closing:
+            raise Unavailable("the server is shutting down", retry_after=1)
+        if self._in_flight >= self.max_queue:
+            queued = sum(self.service.padded_tokens([len(u.ids) for u in r.units[r.next:]])
+                         for r in list(self._active))
+            retry = max(1, math.ceil(queued * self._s_per_token))
+            raise Overloaded(f"{self._in_flight} requests are waiting for the engine; retry later",
+                             retry_after=retry, limit=self.max_queue)
 
-    async def entities(self, texts: list[str]) -> list[list[Entity]]:
-        """``NerService.entities`` through the batch queue, so ``/redact`` shares engine calls,
-        the token budget and the 429 back-pressure with ``/predict_tokens``."""
-        service = self.service
+    def _finish(self, request: Request, finish: Finish) -> object:
+        logits = self.service.merge(request.docs, request.logits)
+        request.logits = {}
+        return finish(request.docs, logits)
 
-        def finish(docs: list[EncodedText], logits: list[np.ndarray]) -> list[list[Entity]]:
-            return [service.doc_entities(d, lg) for d, lg in zip(docs, logits, strict=True)]
-
-        return await self.submit(texts, ENTITY_ENCODING, finish).future
-
-    # -- batch thread ---------------------------------------------------------------------
-
-    def _run(self) -> None:
-        carry: Pending | None = None
-        while True:
-            with self._cond:
-                self._busy = carry is not None
-                while not self._queue and carry is None and not self._closing:
-                    self._cond.wait()
-                if self._closing and not self._queue and carry is None:
-                    return
-                self._busy = True
-            batch, carry, dropped = self._collect(carry)
-            if batch:
-                self._execute(batch, dropped)
-
-    def _collect(self, carry: Pending | None) -> tuple[list[Pending], Pending | None, int]:
-        batch: list[Pending] = []
-        tokens = 0
-        dropped = 0
-        deadline = None
-        if carry is not None:
-            batch.append(carry)
-            tokens = carry.tokens
-        while True:
-            with self._cond:
-                nxt = self._queue.popleft() if self._queue else None
-                if nxt is None:
-                    if not batch or not self._concurrent or tokens >= self.max_batch_tokens or self._closing:
-                        break
-                    now = time.perf_counter()
-                    deadline = deadline or now + self.max_wait_s
-                    if now >= deadline:
-                        break
-                    self._cond.wait(deadline - now)
-                    continue
-            if nxt.gone or nxt.future.cancelled():
-                dropped += 1
-                continue
-            if not self._encode(nxt):
-                continue
-            if batch and tokens + nxt.tokens > self.max_batch_tokens:
-                return batch, nxt, dropped
-            batch.append(nxt)
-            tokens += nxt.tokens
-        return batch, None, dropped
-
-    def _encode(self, pending: Pending) -> bool:
-        try:
-            pending.docs = self.service.encode(pending.texts, pending.options)
-        except Exception as exc:  # reported to the request that caused it, never to the batch
-            self._fail(pending, exc)
-            return False
-        pending.tokens = sum(
-            (end - start) + self._special for doc in pending.docs if doc.n_tokens for start, end in doc.windows
-        )
-        return True
-
-    def _execute(self, batch: list[Pending], dropped: int) -> None:
-        live = [p for p in batch if not p.gone]
-        dropped += len(batch) - len(live)
-        if not live:
-            return
-        started = time.perf_counter()
-        docs = [doc for p in live for doc in p.docs or []]
-        try:
-            logits = self.service.infer(docs)
-        except Exception as exc:
-            log.error("engine_failed", error=type(exc).__name__, requests=len(live))
-            for p in live:
-                self._fail(p, exc)
-            return
-        elapsed = time.perf_counter() - started
-        tokens = sum(p.tokens for p in live)
-        if tokens:
-            self._s_per_token = 0.8 * self._s_per_token + 0.2 * (elapsed / tokens)
-        i = 0
-        answers: list[tuple[Pending, object]] = []
-        for p in live:
-            n = len(p.docs or [])
-            try:
-                answers.append((p, (p.finish or self._items_body(p.options))(p.docs or [], logits[i : i + n])))
-            except Exception as exc:
-                self._fail(p, exc)
-            i += n
-            p.docs = None
-        with self._cond:
-            self._concurrent = len(live) > 1 or bool(self._queue)
-        if self._on_round is not None:
-            waited = max(started - p.enqueued for p in live)
-            self._on_round(RoundStats(len(live), len(docs), tokens, waited, dropped))
-        # Answers go out last, just before this thread goes back to waiting: the event loop wakes
-        # up wanting the GIL, and this thread then has no more Python work to make it wait for.
-        for p, body in answers:
-            _deliver(p, _resolve, body)
-
-    def _items_body(self, options: PredictOptions) -> Callable[[list[EncodedText], list[np.ndarray]], bytes]:
+    def _items_body(self, options: PredictOptions) -> Finish:
         def body(docs: list[EncodedText], logits: list[np.ndarray]) -> bytes:
             items = [self.service.items(d, lg, options) for d, lg in zip(docs, logits, strict=True)]
             return orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
         return body
 
-    @staticmethod
-    def _fail(pending: Pending, exc: Exception) -> None:
-        if not isinstance(exc, NerStageError):
-            log.error("predict_failed", error=type(exc).__name__)
-        _deliver(pending, _reject, exc)
+    # -- engine thread --------------------------------------------------------------------
 
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._active and not self._closing:
+                    self._busy = False
+                    self._cond.wait()
+                if self._closing and not self._active:
+                    self._busy = False
+                    return
+                self._busy = True
+            picked = self._collect()
+            if picked:
+                self._execute(picked)
+            elif self._dropped and self._on_round is not None:  # report drops that freed the engine
+                with self._cond:
+                    dropped, self._dropped = self._dropped, 0
+                self._on_round(RoundStats(0, 0, 0, 0.0, dropped))
 
-class BatchedSpanSource:
-    """The redactor's span source on the server: ``entities(texts)`` from a worker thread (the
-    sync ``/redact`` route runs in FastAPI's thread pool) goes through the batcher on the event
-    loop, so redaction and ``/predict_tokens`` share engine calls instead of running the
-    engine concurrently, and a full queue answers 429 on both."""
+    def _collect(self) -> list[tuple[Request, int]]:
+        """The units of the next engine call; waits up to ``max_wait`` for concurrent arrivals
+        while the budget is not full."""
+        deadline = None
+        with self._cond:
+            while True:
+                picked, full = self._plan()
+                if full or not picked or not self._concurrent or self._closing:
+                    break
+                now = time.perf_counter()
+                deadline = deadline or now + self.max_wait_s
+                if now >= deadline:
+                    break
+                self._cond.wait(deadline - now)
+            for request, index in picked:
+                request.next = index + 1
+            return picked
 
-    def __init__(self, batcher: Batcher, loop: asyncio.AbstractEventLoop) -> None:
-        self.batcher = batcher
-        self.loop = loop
+    def _plan(self) -> tuple[list[tuple[Request, int]], bool]:
+        """Least-served request first; units in order; stop at the padded-token budget or the row
+        limit. Requests whose client has gone are removed here. Called under the lock."""
+        live = []
+        for request in self._active:
+            if request.gone or request.future.cancelled():
+                self._dropped += 1
+            else:
+                live.append(request)
+        self._active[:] = live
+        budget, rows = self.max_batch_tokens, self.service.max_batch_size
+        picked: list[tuple[Request, int]] = []
+        widest = 0
+        cap = 0  # widest row allowed in this call, set by the first (least-served) unit
+        full = False
+        for request in sorted(live, key=lambda r: (r.served, r.seq)):
+            for index in range(request.next, len(request.units)):
+                own = len(request.units[index].ids)
+                if picked and own > cap:
+                    break  # much wider rows would pad this call's short rows and make it slow
+                width = max(widest, own)
+                if len(picked) >= rows or (picked and self.service.padded_tokens([width] * (len(picked) + 1)) > budget):
+                    full = True
+                    break
+                if not picked:
+                    cap = max(2 * own, MIN_WIDTH_CAP)
+                picked.append((request, index))
+                widest = width
+            if full:
+                break
+        return picked, full
 
-    def entities(self, texts: list[str]) -> list[list[Entity]]:
-        if not texts:
-            return []
+    def _execute(self, picked: list[tuple[Request, int]]) -> None:
+        units = [request.units[index] for request, index in picked]
+        requests = list(dict.fromkeys(request for request, _ in picked))
+        started = time.perf_counter()
+        waited = max((started - r.enqueued for r in requests if not r.started), default=0.0)
         try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:  # would wait on the loop it blocks
-            raise RuntimeError("BatchedSpanSource.entities must not be called on the event-loop thread")
-        return asyncio.run_coroutine_threadsafe(self.batcher.entities(list(texts)), self.loop).result()
+            logits = self.service.run_units(units)
+        except Exception as exc:
+            log.error("engine_failed", error=type(exc).__name__, requests=len(requests))
+            with self._cond:
+                self._active[:] = [r for r in self._active if r not in requests]
+            for request in requests:
+                _deliver(request, _reject, exc)
+            return
+        elapsed = time.perf_counter() - started
+        widest = max(len(u.ids) for u in units)
+        tokens = self.service.padded_tokens([widest] * len(units))
+        self._s_per_token = 0.8 * self._s_per_token + 0.2 * (elapsed / tokens)
+        share = elapsed / len(units)
+        for (request, _), unit, unit_logits in zip(picked, units, logits, strict=True):
+            request.logits[(unit.doc, unit.window)] = unit_logits
+            request.done += 1
+            request.served += widest
+            request.engine_s += share
+            request.started = True
+        answers: list[tuple[Request, Callable, object]] = []
+        with self._cond:
+            for request in requests:
+                if request.done == len(request.units):
+                    answers.append((request, _resolve, None))
+                elif self.max_engine_s is not None and request.engine_s > self.max_engine_s:
+                    answers.append((request, _reject, RequestTooExpensive(
+                        f"the request needed more than {self.max_engine_s:g} s of engine time "
+                        f"({request.done} of {len(request.units)} windows done); send fewer or shorter texts",
+                        limit=self.max_engine_s)))
+            finished = {request for request, _, _ in answers}
+            self._active[:] = [r for r in self._active if r not in finished]
+            self._concurrent = len(requests) > 1 or bool(self._active)
+            dropped, self._dropped = self._dropped, 0
+        if self._on_round is not None:
+            self._on_round(RoundStats(len(requests), len(units), tokens, waited, dropped))
+        # Answers go out last: the event loop wakes wanting the GIL, and this thread has no more
+        # Python work to make it wait for before the next engine call.
+        for request, callback, value in answers:
+            _deliver(request, callback, value)
 
 
-def _deliver(pending: Pending, callback: Callable, value: object) -> None:
+def _deliver(request: Request, callback: Callable, value: object) -> None:
     """Hand a result to the request's event loop; a loop already closed (shutdown) has nobody
-    waiting, and must not kill the batch thread."""
+    waiting, and must not kill the engine thread."""
     try:
-        pending.loop.call_soon_threadsafe(callback, pending.future, value)
+        request.loop.call_soon_threadsafe(callback, request.future, value)
     except RuntimeError:
         log.warning("answer_dropped", reason="event loop closed")
 
@@ -319,3 +378,19 @@ def _resolve(future: asyncio.Future, value: object) -> None:
 def _reject(future: asyncio.Future, exc: Exception) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+async def until_gone(work: asyncio.Future, gone: asyncio.Future) -> object:
+    """``work``'s result, or :class:`ClientGone` (and ``work`` cancelled, which drops the request
+    at its next unit) when ``gone`` completes first (e.g. the client disconnected)."""
+    try:
+        await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()
+        raise
+    finally:
+        gone.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    raise ClientGone("client disconnected")

@@ -22,21 +22,13 @@ import time
 
 import httpx
 
-from engines.errors import NerStageError
+from pipeline.errors import DeliveryError
 from pipeline.http.errors import CallbackRefusedError
 from pipeline.http.ssrf import CallbackGuard
 
 SIGNATURE_HEADER = "X-Ner-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 JOB_HEADER = "X-Ner-Job-Id"
-
-
-class DeliveryError(NerStageError):
-    """One callback attempt failed; ``retryable`` is False when retrying cannot help."""
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from pipeline.http.errors import ApiError, RequestInvalidError
 from pipeline.http.limits import texts_of
-from pipeline.http.routes import _ERRORS, JSON, _wait_unless_gone
+from pipeline.http.routes import _ERRORS, JSON, batched
 from pipeline.service import NerService, PredictOptions
 from pipeline.tokenize import EncodedText
 from schemas.hf import HfRequest, HfResponse
@@ -96,5 +96,5 @@ async def hf_token_classification(body: HfRequest, request: Request) -> Response
     texts = _texts(body, state)
     options = options_of(body, state.service)
     finish = _finisher(state.service, options, single=isinstance(body.inputs, str))
-    answer = await _wait_unless_gone(state.batcher.submit(texts, options, finish), request.receive)
+    answer = await batched(request, state.batcher.submit(texts, options, finish))
     return Response(answer, media_type=JSON)

@@ -31,8 +31,8 @@ class Metrics:
         self.queue_depth = Gauge("ner_batch_queue_depth", "Requests waiting for the engine.", registry=r)
         self.batch_requests = Histogram("ner_batch_requests", "Requests merged into one batcher round.",
                                         buckets=_SIZE_BUCKETS, registry=r)
-        self.batch_texts = Histogram("ner_batch_texts", "Texts in one batcher round.", buckets=_SIZE_BUCKETS,
-                                     registry=r)
+        self.batch_texts = Histogram("ner_batch_texts", "Work units (text windows) in one batcher round.",
+                                     buckets=_SIZE_BUCKETS, registry=r)
         self.batch_tokens = Histogram("ner_batch_tokens", "Padded tokens in one batcher round.",
                                       buckets=_TOKEN_BUCKETS, registry=r)
         self.queue_wait = Histogram("ner_batch_queue_wait_seconds", "Longest wait in the queue per round.",
@@ -49,12 +49,14 @@ class Metrics:
         self.callbacks = Counter("ner_callbacks_total", "Callback attempts by outcome.", ["outcome"], registry=r)
 
     def on_round(self, stats: RoundStats) -> None:
-        self.batch_requests.observe(stats.requests)
-        self.batch_texts.observe(stats.texts)
-        self.batch_tokens.observe(stats.tokens)
-        self.queue_wait.observe(stats.queue_wait_s)
         if stats.dropped:
             self.dropped.inc(stats.dropped)
+        if not stats.requests:  # only drops to report: no engine call
+            return
+        self.batch_requests.observe(stats.requests)
+        self.batch_texts.observe(stats.units)
+        self.batch_tokens.observe(stats.tokens)
+        self.queue_wait.observe(stats.queue_wait_s)
 
     def on_engine_batch(self, stats: BatchStats) -> None:
         self.engine_seconds.observe(stats.seconds)

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.types import Receive
 
+from pipeline.errors import Unavailable
 from pipeline.http.auth import caller_key_hash
-from pipeline.http.batcher import Pending
-from pipeline.http.errors import CallbackRefusedError, ClientGoneError, UnavailableError
+from pipeline.http.batcher import until_gone
+from pipeline.http.errors import CallbackRefusedError
 from pipeline.http.jobs import Job
 from pipeline.http.limits import to_work
 from schemas.http import (
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 JSON = "application/json"
 _ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 413, 422, 429, 503)}
 
+T = TypeVar("T")
 api = APIRouter()
 ops = APIRouter()
 
@@ -50,19 +53,11 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-async def _wait_unless_gone(pending: Pending, receive: Receive) -> bytes:
-    """The batcher's answer, or :class:`ClientGoneError` (and the request dropped) if the
-    client disconnects first."""
-    watcher = asyncio.ensure_future(_until_disconnect(receive))
-    try:
-        await asyncio.wait((pending.future, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if pending.future.done():
-        return pending.future.result()
-    pending.gone = True
-    pending.future.cancel()
-    raise ClientGoneError("client disconnected")
+async def batched(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Await batcher work for an HTTP request; if the client disconnects first the work is
+    cancelled (the batcher stops spending engine time on it at its next unit) and
+    :class:`~pipeline.errors.ClientGone` is raised."""
+    return await until_gone(asyncio.ensure_future(work), asyncio.ensure_future(_until_disconnect(request.receive)))
 
 
 @api.post("/predict_tokens", response_model=PredictResponse, responses=_ERRORS, tags=["inference"],
@@ -80,7 +75,7 @@ async def predict_tokens(body: PredictRequest, request: Request) -> Response:
         await asyncio.sleep(0)
         answer = state.batcher.run_inline(texts, options) if state.predicting == 1 else None
         if answer is None:
-            answer = await _wait_unless_gone(state.batcher.submit(texts, options), request.receive)
+            answer = await batched(request, state.batcher.submit(texts, options))
     finally:
         state.predicting -= 1
     return Response(answer, media_type=JSON)
@@ -164,7 +159,7 @@ async def health() -> Health:
          summary="Readiness: model loaded and warmed, not shutting down")
 async def ready(request: Request) -> Health:
     if not _state(request).ready:
-        raise UnavailableError("not ready")
+        raise Unavailable("not ready")
     return Health(status="ready")
 
 

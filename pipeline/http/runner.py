@@ -32,10 +32,11 @@ import orjson
 import structlog
 
 from engines.errors import NerStageError
-from pipeline.http.batcher import Batcher, Pending
-from pipeline.http.callbacks import CallbackSender, DeliveryError, backoff
-from pipeline.http.errors import QueueFullError
-from pipeline.http.jobs import Job, JobStore, JobStoreError, error_json
+from pipeline.errors import DeliveryError, Overloaded
+from pipeline.http.batcher import Batcher
+from pipeline.http.callbacks import CallbackSender, backoff
+from pipeline.http.errors import error_body
+from pipeline.http.jobs import Job, JobStore, JobStoreError
 from pipeline.http.limits import options_of
 from pipeline.http.metrics import Metrics
 from pipeline.http.settings import HttpSettings
@@ -63,21 +64,21 @@ def callback_body(job: Job) -> bytes:
 class JobControl:
     """The stop switch of one running job.
 
-    :meth:`cancel` marks the job stopped (``reason``: ``cancelled`` or ``lost``) and drops its
-    engine request the way a disconnected client's is dropped (``Pending.gone``, future
-    cancelled); work-unit loops that want to stop between units check :meth:`is_cancelled`."""
+    :meth:`cancel` marks the job stopped (``reason``: ``cancelled`` or ``lost``) and cancels its
+    batcher work the way a disconnected client's is cancelled: the batcher stops spending engine
+    time on it at its next work unit."""
 
     def __init__(self, job_id: str, attempt: int) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.reason: str | None = None
-        self._pending: Pending | None = None
+        self._work: asyncio.Future | None = None
 
     def is_cancelled(self) -> bool:
         return self.reason is not None
 
-    def attach(self, pending: Pending) -> None:
-        self._pending = pending
+    def attach(self, work: asyncio.Future) -> None:
+        self._work = work
         if self.reason is not None:
             self._drop()
 
@@ -87,9 +88,8 @@ class JobControl:
             self._drop()
 
     def _drop(self) -> None:
-        if self._pending is not None:
-            self._pending.gone = True
-            self._pending.future.cancel()
+        if self._work is not None:
+            self._work.cancel()
 
 
 class JobRunner:
@@ -199,10 +199,10 @@ class JobRunner:
                      ([request.inputs] if isinstance(request.inputs, str) else request.inputs)]
             if control.is_cancelled():
                 raise asyncio.CancelledError
-            pending = self.batcher.submit(texts, options_of(request))
-            control.attach(pending)
-            result = await pending.future
-        except QueueFullError:
+            work = asyncio.ensure_future(self.batcher.predict(texts, options_of(request)))
+            control.attach(work)
+            result = await work
+        except Overloaded:
             await self.store.call(self.store.requeue, job.id, job.run_attempt)
             await asyncio.sleep(0.5)
             return
@@ -214,11 +214,10 @@ class JobRunner:
             await self.store.call(self.store.end_run, job.id, job.run_attempt, control.reason or "cancelled")
             return
         except NerStageError as exc:
-            status, fields = "failed", {"error": orjson.dumps(error_json(exc))}
+            status, fields = "failed", {"error": orjson.dumps(error_body(exc))}
         except Exception as exc:  # a bug must fail the job, not kill the worker
             log.error("job_crashed", job_id=job.id, error=type(exc).__name__)
-            status, fields = "failed", {"error": orjson.dumps({"error": "internal error", "error_type": "internal",
-                                                                "field": None, "limit": None})}
+            status, fields = "failed", {"error": orjson.dumps(error_body(exc))}
         else:
             status, fields = "succeeded", {"result": result}
         if await self.store.call(self.store.finish, job.id, status, attempt=job.run_attempt, **fields):

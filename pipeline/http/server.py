@@ -41,7 +41,7 @@ from pipeline.http.errors import (
     BadRequestError,
     HeadersTooLargeError,
     RequestTimeoutError,
-    UnavailableError,
+    ServerBusyError,
 )
 from pipeline.http.settings import HttpSettings
 
@@ -79,7 +79,7 @@ class _Unavailable:
     """The ASGI app a request gets when the server is over ``limit_concurrency``."""
 
     def __init__(self, limit: int) -> None:
-        error = UnavailableError("the server is at its concurrency limit; retry shortly", limit=limit,
+        error = ServerBusyError("the server is at its concurrency limit; retry shortly", limit=limit,
                                  headers={"Retry-After": "1"})
         self.body = orjson.dumps(error.body())
         self.headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode()),
@@ -169,7 +169,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         limit = self.limits.limit_concurrency
         if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
             log.warning("over_concurrency_limit", limit=limit)
-            self.limits.on_refusal(UnavailableError("over the concurrency limit"))
+            self.limits.on_refusal(ServerBusyError("over the concurrency limit"))
             app = self._unavailable
         super()._start_asgi_task(cycle, app)
 

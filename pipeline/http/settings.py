@@ -32,6 +32,11 @@ class HttpSettings(NerSettings):
         description="A request of at most this many characters that arrives while the engine is idle and nothing "
                     "is queued runs on the event-loop thread, skipping two thread hand-offs (0 disables).",
     )
+    request_max_engine_s: float | None = Field(
+        60.0, gt=0,
+        description="Engine seconds one request may use; past it the request stops at its next work unit and "
+                    "answers 413 too_expensive instead of holding the engine (unset: no limit).",
+    )
     max_queue_requests: int = Field(
         1024, ge=1, description="Requests waiting for the engine before new ones get 429 Retry-After."
     )

@@ -5,9 +5,10 @@ exceed ``max_tokens`` (a single document larger than the budget forms a batch of
 is windowed by NerService, never truncated), or when its oldest item has waited ``max_wait_s``.
 Items leave in arrival order, so per-partition output order equals input order.
 
-Items are opaque; each comes with a token count. Records that need no inference (poison
-records on their way to the dead-letter topic) count as zero tokens but keep their place,
-so offsets are committed in order.
+Items are opaque; each comes with a token count in padded tokens (``NerService.cost``, the
+same cost function the HTTP batcher and ``NerService.infer`` budget with). Records that need
+no inference (poison records on their way to the dead-letter topic) count as zero tokens but
+keep their place, so offsets are committed in order.
 """
 
 from __future__ import annotations

@@ -23,11 +23,13 @@ Two families, and the worker treats them differently (docs/OPERATIONS.md, "Error
       │   ├── AbortableError         exactly-once: the open transaction must be aborted
       │   ├── ProduceTooLargeError   produce() refused a record over message.max.bytes
       │   └── CommitError            a synchronous offset commit failed for a partition
-      ├── DeliveryError              an output record was not acknowledged (batch not committed)
       ├── TransactionError           a transaction was aborted and the consumer rewound
       ├── InferenceError             the engine fails on every record of a batch
       ├── ProcessingError            our own code failed while processing a batch (a bug)
       └── DeadLetterBreakerError     too many recent records were dead-lettered
+
+  and ``pipeline.errors.DeliveryError`` (shared with HTTP callbacks): an output record was not
+  acknowledged, so the batch is not committed.
 
 Messages never carry document text: dead-letter headers use a fixed text per class
 (:mod:`pipeline.kafka.dead_letters`), and the supervisor logs foreign exceptions by class.
@@ -36,8 +38,10 @@ Messages never carry document text: dead-letter headers use a fixed text per cla
 from __future__ import annotations
 
 from engines.errors import NerStageError
-from pipeline.errors import InputError
+from pipeline.errors import DeliveryError, InputError
 from schemas.errors import RecordError
+
+__all__ = ["DeliveryError"]  # re-exported: one class for Kafka outputs and HTTP callbacks
 
 
 class DocumentError(InputError):
@@ -94,10 +98,6 @@ class ProduceTooLargeError(BrokerError):
 
 class CommitError(BrokerError):
     """A synchronous offset commit failed (for at least one partition we still own)."""
-
-
-class DeliveryError(KafkaStageError):
-    """At least one output record of a batch was not acknowledged by the broker."""
 
 
 class TransactionError(KafkaStageError):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.kafka.documents import Document, Source
+from pipeline.service import NerService
 from pipeline.tokenize import EncodedText
 
 ENTITIES, REDACTED, DEAD_LETTER = "entities", "redacted", "dead_letter"
@@ -24,7 +25,8 @@ class Pending:
 
     @property
     def tokens(self) -> int:
-        return self.encoded.n_tokens if self.encoded is not None else 0
+        """Padded tokens (``NerService.cost``), the unit of every token budget."""
+        return NerService.cost([self.encoded]) if self.encoded is not None else 0
 
     @property
     def key(self) -> tuple[str, int, int]:

@@ -41,7 +41,7 @@ class KafkaSettings(NerSettings):
                             "none without a codec package; see KAFKA_CONTRACTS.md).")
 
     batch_max_records: int = Field(64, ge=1, description="Most documents per micro-batch.")
-    batch_max_tokens: int = Field(16384, ge=16, description="Token budget per micro-batch (content tokens).")
+    batch_max_tokens: int = Field(16384, ge=16, description="Token budget per micro-batch (padded tokens).")
     batch_max_wait_ms: int = Field(50, ge=0, description="Longest wait to fill a micro-batch.")
     queue_max_records: int = Field(256, ge=1, description="Decoded records buffered before partitions pause.")
     max_text_chars: int = Field(100_000, ge=1, description="Longer texts are dead-lettered.")

@@ -1,67 +1,52 @@
 """``POST /redact`` as a FastAPI router, for the HTTP server to include.
 
-Two ways to get one, both public:
+``create_router(redactor, model_spans=None)``:
 
-- ``create_router(redactor)``: a router bound to this ``Redactor`` (or to a zero-argument
-  callable returning one, called per request, e.g. ``lambda: app.state.redactor``). Use it
-  when the app builds its own redactor::
+- ``redactor``: a ``Redactor`` (its recognizers, policy and conflict strategy), or a
+  zero-argument callable returning one (called per request, for apps that build it at start-up);
+- ``model_spans``: ``async (request, texts) -> list[list[Entity]]``, the model's entity spans
+  per text. The server passes its batcher's ``entities`` (so ``/redact`` shares engine calls,
+  fair scheduling and the 429 back-pressure with ``/predict_tokens``, and a client that
+  disconnects stops costing engine time); None means pattern recognizers only.
 
-      app.include_router(create_router(Redactor.from_settings(RedactSettings.load(), service)))
-
-- ``router`` (module attribute, ``create_router()``): finds the redactor through the
-  ``get_redactor`` dependency, in this order: ``app.state.redactor``; else one built once
-  from ``RedactSettings.load()`` over the server's model (``app.state.ner.service``, the
-  ``NerService`` the HTTP server loads) and cached in ``app.state.redactor``. Tests and other
-  apps can swap it with ``app.dependency_overrides[get_redactor]``. With neither, 503.
-
-The route is a plain ``def``: FastAPI runs it in its thread pool, so CPU-bound redaction does
-not block the event loop. Errors are left to the app's ``NerStageError`` handlers
-(``InputError`` such as ``PolicyError`` -> 422). Document text and redacted output are never
+The route is async: it awaits the model spans, then redacts each text with
+``Redactor.redact_spans`` (recognizers, repeats, conflicts, operators), on the event loop for
+small bodies and in a worker thread for large ones. Errors are left to the app's error table
+(``PolicyError`` is an ``InputError`` -> 422). Document text and redacted output are never
 logged here.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request
 
-from pipeline.redact.api import redact_request
+from pipeline.redact.errors import RedactError
+from pipeline.redact.policy import Policy
 from pipeline.redact.redactor import Redactor
-from pipeline.redact.settings import RedactSettings
+from pipeline.spans import Entity
 from schemas.redact import RedactRequest, RedactResponse
 
-_BUILD_LOCK = threading.Lock()
+SpanFinder = Callable[[Request, list[str]], Awaitable[list[list[Entity]]]]
+
+#: Bodies up to this many characters are redacted on the event loop; larger ones in a thread.
+REDACT_ON_LOOP_CHARS = 4000
 
 
-def get_redactor(request: Request) -> Redactor:
-    """The app's redactor: ``app.state.redactor``, else one built over ``app.state.ner.service``."""
-    state = request.app.state
-    redactor = getattr(state, "redactor", None)
-    if redactor is not None:
-        return redactor
-    service = getattr(getattr(state, "ner", None), "service", None)
-    if service is None:
-        raise HTTPException(status_code=503, detail="redaction is not available on this server")
-    with _BUILD_LOCK:
-        redactor = getattr(state, "redactor", None)
-        if redactor is None:
-            redactor = Redactor.from_settings(RedactSettings.load(), service)
-            state.redactor = redactor
-    return redactor
+def redact_texts(redactor: Redactor, texts: Sequence[str], model: Sequence[Sequence[Entity]],
+                 policy: Policy) -> RedactResponse:
+    """One item per text: its model spans plus the recognizers', redacted by ``policy``."""
+    if len(model) != len(texts):
+        raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
+    results = [redactor.redact_spans(text, spans, policy) for text, spans in zip(texts, model, strict=True)]
+    return RedactResponse.model_validate([r.to_dict() for r in results])
 
 
-def create_router(redactor: Redactor | Callable[[], Redactor] | None = None) -> APIRouter:
-    """A router with ``POST /redact`` bound to ``redactor`` (default: ``get_redactor``)."""
-    if redactor is None:
-        dependency: Callable[..., Redactor] = get_redactor
-    elif isinstance(redactor, Redactor):
-        def dependency() -> Redactor:
-            return redactor
-    else:
-        dependency = redactor
-
+def create_router(redactor: Redactor | Callable[[], Redactor], model_spans: SpanFinder | None = None) -> APIRouter:
+    """A router with ``POST /redact`` over ``redactor`` and the ``model_spans`` finder."""
+    current: Callable[[], Redactor] = (lambda: redactor) if isinstance(redactor, Redactor) else redactor
     router = APIRouter(tags=["redaction"])
 
     @router.post(
@@ -71,10 +56,16 @@ def create_router(redactor: Redactor | Callable[[], Redactor] | None = None) -> 
         description="Finds PII (model spans + pattern recognizers) and rewrites it by policy. One item per input, "
                     "in order: the redacted text and the entities applied, offsets into the original input.",
     )
-    def redact(body: RedactRequest, redactor: Redactor = Depends(dependency)) -> RedactResponse:
-        return redact_request(redactor, body)
+    async def redact(body: RedactRequest, request: Request) -> RedactResponse:
+        active = current()
+        policy = active.policy_with(body.policy, body.default_operator)  # bad policies fail before the model runs
+        texts = body.inputs
+        if model_spans is not None:
+            model = await model_spans(request, texts)
+        else:
+            model = [[] for _ in texts]
+        if sum(map(len, texts)) <= REDACT_ON_LOOP_CHARS:
+            return redact_texts(active, texts, model, policy)
+        return await asyncio.to_thread(redact_texts, active, texts, model, policy)
 
     return router
-
-
-router = create_router()

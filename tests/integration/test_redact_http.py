@@ -1,5 +1,5 @@
 """``POST /redact`` on the real app (``pipeline.http.app.create_app``) over real HTTP on loopback,
-with the real model: the route finds the server's ``NerService`` through ``get_redactor``.
+with the real model: the route awaits the server's batcher for model spans and redacts with ``redact_spans``.
 
 Also checks the guarantee that neither document text nor redacted output reaches the logs.
 """

@@ -155,6 +155,19 @@ def test_every_profile_and_split_batches_agree_with_onnxruntime(fp32_bundle, trt
     assert used == set(range(len(trt_engine.profiles.profiles)))
 
 
+def test_a_thread_other_than_the_constructing_one_runs_batches_on_the_engine_s_device(fp32_bundle, trt_engine):
+    """The HTTP batcher calls the engine from its own thread: the device must be current there too."""
+    import threading
+
+    batch = _real_batch(fp32_bundle, 4, 64, seed=7)
+    here = trt_engine.run(batch)
+    there: dict = {}
+    thread = threading.Thread(target=lambda: there.setdefault("logits", trt_engine.run(batch)), name="ner-engine")
+    thread.start()
+    thread.join(60)
+    np.testing.assert_array_equal(there["logits"], here)
+
+
 def test_health_warmup_and_close(fp32_bundle, cache_dir):
     engine = create_engine("tensorrt", fp32_bundle, cache_dir=cache_dir, **LIMITS)
     assert engine.health()

@@ -263,3 +263,72 @@ def test_missing_tensorrt_with_cuda_python_present_names_only_tensorrt(monkeypat
         require_runtime()
     assert "missing TensorRT 10 (Python package 'tensorrt'" in str(info.value)
     assert "GPU" not in str(info.value).split(". Install")[0].replace("TensorRT", "")
+
+
+class _DeviceCudart(_FakeCudart):
+    """Records which device each host thread made current (cudaSetDevice is per thread)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.current = threading.local()
+        self.calls: list[tuple[str, int]] = []
+
+    def cudaSetDevice(self, device):
+        import threading
+
+        self.current.device = device
+        self.calls.append((threading.current_thread().name, device))
+        return (0,)
+
+
+def test_the_tensorrt_engine_makes_its_device_current_on_every_thread_that_runs_it():
+    """A server with --device 1 runs batches on the batcher's thread, not the constructing one:
+    each thread must select device 1 itself, once."""
+    import threading
+
+    import numpy as np
+
+    from engines.base import EngineBatch
+    from engines.tensorrt import TensorRTEngine, ThreadDevice
+
+    cudart = _DeviceCudart()
+    engine = TensorRTEngine.__new__(TensorRTEngine)  # the CUDA half only: no TensorRT here
+    engine._lock, engine._closed, engine.num_labels = threading.Lock(), False, 3
+    engine._thread_device = ThreadDevice(cudart, 1)
+    engine._inputs = ["input_ids", "attention_mask"]
+    engine.profiles = type("Plan", (), {"route": staticmethod(lambda rows, width: [(0, 0, rows)])})()
+    seen = []
+
+    def run_chunk(profile, feeds):
+        seen.append((threading.current_thread().name, getattr(cudart.current, "device", None)))
+        rows, width = feeds["input_ids"].shape
+        return np.zeros((rows, width, 3), dtype=np.float32)
+
+    engine._run_chunk = run_chunk
+    ids = np.ones((2, 4), dtype=np.int64)
+    batch = EngineBatch(ids, ids, np.zeros_like(ids))
+    engine._thread_device.use()  # the constructing thread, as __init__ does
+    for name in ("ner-engine", "other"):
+        for _ in range(2):
+            thread = threading.Thread(target=engine.run, args=(batch,), name=name)
+            thread.start()
+            thread.join()
+    engine.run(batch)
+    assert {device for _, device in seen} == {1}  # every call ran with device 1 current
+    assert [d for _, d in cudart.calls] == [1] * 5  # once per thread object (4 threads + this one)
+
+
+def test_engines_build_themselves_from_model_settings_and_reject_unknown_options():
+    import inspect
+
+    from engines.ort import OnnxRuntimeEngine
+    from engines.tensorrt import TensorRTEngine
+    from pipeline.config import ModelSettings
+
+    engine = OnnxRuntimeEngine.from_settings(load_bundle("rampart"), ModelSettings.load(threads=1, max_seq_len=64,
+                                                                                       max_batch_tokens=512))
+    assert engine.max_seq_len == 64 and engine.max_batch_tokens == 512
+    for cls in (OnnxRuntimeEngine, TensorRTEngine):
+        kinds = {p.kind for p in inspect.signature(cls.__init__).parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, cls  # no **_ swallowing typos

@@ -21,11 +21,11 @@ from pipeline.http.jobs.errors import (
     JobQueueFullError,
     JobStoreError,
 )
-from pipeline.http.jobs.model import TERMINAL, Job, Run, error_json
+from pipeline.http.jobs.model import TERMINAL, Job, Run
 from pipeline.http.jobs.store import JobStore
 
 __all__ = ["TERMINAL", "Job", "JobConflictError", "JobError", "JobNotFoundError", "JobQueueFullError", "JobStore",
-           "JobStoreError", "Run", "error_json", "open_job_store"]
+           "JobStoreError", "Run", "open_job_store"]
 
 _POSTGRES = ("postgresql://", "postgres://")
 

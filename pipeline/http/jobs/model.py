@@ -73,14 +73,3 @@ class Run:
 def short_id(job_id: str) -> str:
     """A job id as error messages show it: never more than 64 characters of user input."""
     return job_id if len(job_id) <= 64 else job_id[:64] + "..."
-
-
-def error_json(exc: Exception) -> dict:
-    """The error body a failed job records: the HTTP error shape, whatever raised."""
-    body = getattr(exc, "body", None)
-    if callable(body):
-        return body()
-    field = getattr(exc, "field", None)
-    limit = getattr(exc, "limit", None)
-    return {"error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__, "field": field,
-            "limit": limit if isinstance(limit, int | float | str | list | type(None)) else str(limit)}

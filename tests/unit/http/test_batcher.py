@@ -1,17 +1,22 @@
-"""The batcher with a fake engine: merging, token budget, dropped clients, back-pressure."""
+"""The batcher with a fake engine: merging, token budget, fair scheduling, dropped requests,
+engine-time budget, back-pressure, and which thread runs which stage."""
 
 import asyncio
 import threading
+import time
 
 import orjson
 import pytest
 
+import pipeline.service as service_module
 from engines.bundle import load_bundle
-from pipeline.errors import TextTooLongError
+from pipeline.errors import Overloaded, RequestTooExpensive, TextTooLongError
 from pipeline.http.batcher import Batcher
-from pipeline.http.errors import QueueFullError
+from pipeline.http.errors import error_body, status_of
 from pipeline.service import NerService, PredictOptions
 from tests.fakes import FakeEngine
+
+LONG = " ".join(f"word{i}" for i in range(400))  # many windows at max_seq_len 32
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +38,24 @@ class GatedEngine(FakeEngine):
         return super().run(batch)
 
 
+class SlowEngine(FakeEngine):
+    """Each call takes ``delay`` seconds and records the thread it ran on and its rows."""
+
+    def __init__(self, *args, delay: float = 0.01, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.delay = delay
+        self.threads: list[str] = []
+        self.rows: list[int] = []
+
+    def run(self, batch):
+        self.threads.append(threading.current_thread().name)
+        self.rows.append(batch.shape[0])
+        time.sleep(self.delay)
+        return super().run(batch)
+
+
 def service(bundle, engine=None, **kw) -> NerService:
-    return NerService(bundle, engine or FakeEngine(bundle.num_labels), max_chars=kw.pop("max_chars", 1000), **kw)
+    return NerService(bundle, engine or FakeEngine(bundle.num_labels), max_chars=kw.pop("max_chars", 100_000), **kw)
 
 
 def run_with_batcher(svc, coro_fn, **kw):
@@ -48,6 +69,13 @@ def run_with_batcher(svc, coro_fn, **kw):
     return asyncio.run(main())
 
 
+async def until(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
 def test_concurrent_requests_share_an_engine_call_and_equal_sequential_answers(bundle):
     engine = GatedEngine(bundle.num_labels)
     svc = service(bundle, engine)
@@ -55,12 +83,13 @@ def test_concurrent_requests_share_an_engine_call_and_equal_sequential_answers(b
     options = PredictOptions(aggregation="simple")
 
     async def scenario(batcher):
-        first = batcher.submit(["warm up"], PredictOptions())
+        first = asyncio.ensure_future(batcher.submit(["warm up"], PredictOptions()))
         await asyncio.to_thread(engine.entered.wait, 5)  # the engine is busy: the rest queue up
-        rest = [batcher.submit([t], options) for t in texts]
+        rest = [asyncio.ensure_future(batcher.submit([t], options)) for t in texts]
+        await until(lambda: batcher.depth == 13)
         engine.gate.set()
-        await first.future
-        return [orjson.loads(await p.future) for p in rest]
+        await first
+        return [orjson.loads(await p) for p in rest]
 
     rounds = []
     got = run_with_batcher(svc, scenario, max_wait_s=0.01, on_round=rounds.append)
@@ -71,43 +100,112 @@ def test_concurrent_requests_share_an_engine_call_and_equal_sequential_answers(b
     assert len(engine.calls) == 2
 
 
-def test_token_budget_splits_rounds(bundle):
-    engine = GatedEngine(bundle.num_labels)
+def test_long_texts_equal_the_service_answer_and_rounds_keep_the_padded_token_budget(bundle):
+    engine = SlowEngine(bundle.num_labels, max_seq_len=32, delay=0)
     svc = service(bundle, engine)
-    long_text = " ".join(["word"] * 60)
+    options = PredictOptions(aggregation="first")
 
     async def scenario(batcher):
-        first = batcher.submit(["x"], PredictOptions())
-        await asyncio.to_thread(engine.entered.wait, 5)
-        rest = [batcher.submit([long_text], PredictOptions()) for _ in range(6)]
-        engine.gate.set()
-        await first.future
-        return [await p.future for p in rest]
+        return await asyncio.gather(*(batcher.submit([LONG, "Bob"], options) for _ in range(3)))
 
     rounds = []
-    run_with_batcher(svc, scenario, max_batch_tokens=150, max_wait_s=0.0, on_round=rounds.append)
-    assert all(r.tokens <= 150 for r in rounds[1:])
-    assert sum(r.requests for r in rounds[1:]) == 6 and len(rounds) > 2
+    got = run_with_batcher(svc, scenario, max_batch_tokens=150, on_round=rounds.append)
+    alone = service(bundle, FakeEngine(bundle.num_labels, max_seq_len=32))
+    expected = orjson.dumps(alone.predict([LONG, "Bob"], options), option=orjson.OPT_SERIALIZE_NUMPY)
+    assert all(g == expected for g in got)
+    assert all(r.tokens <= 150 for r in rounds) and len(rounds) > 3
+    assert max(engine.rows) <= 150 // 32
 
 
-def test_requests_whose_client_is_gone_never_reach_the_engine(bundle):
-    engine = GatedEngine(bundle.num_labels)
+def test_a_short_request_waits_about_one_engine_batch_behind_a_long_one(bundle):
+    """Fair scheduling: the long request is cut into windows; the short one, served nothing yet,
+    takes the next engine call instead of waiting for the whole long request."""
+    engine = SlowEngine(bundle.num_labels, max_seq_len=32, delay=0.02)
     svc = service(bundle, engine)
 
     async def scenario(batcher):
-        first = batcher.submit(["x"], PredictOptions())
-        await asyncio.to_thread(engine.entered.wait, 5)
-        gone = batcher.submit(["abandoned"], PredictOptions())
-        gone.gone = True
-        gone.future.cancel()
-        kept = batcher.submit(["kept"], PredictOptions())
-        engine.gate.set()
-        await first.future
-        return await kept.future
+        long = asyncio.ensure_future(batcher.submit([LONG * 3], PredictOptions()))
+        await until(lambda: len(engine.rows) >= 2)
+        calls_before = len(engine.rows)
+        await batcher.submit(["short one"], PredictOptions())
+        calls_short = len(engine.rows) - calls_before
+        assert not long.done()
+        await long
+        return calls_short, len(engine.rows)
+
+    calls_short, total = run_with_batcher(svc, scenario, max_batch_tokens=128)
+    assert calls_short <= 2 and total > 20
+
+
+def test_cancelled_requests_stop_consuming_engine_time_at_the_next_unit(bundle):
+    engine = SlowEngine(bundle.num_labels, max_seq_len=32, delay=0.02)
+    svc = service(bundle, engine)
+    units = len(svc.units(svc.encode([LONG * 3])))
+
+    async def scenario(batcher):
+        task = asyncio.ensure_future(batcher.submit([LONG * 3], PredictOptions()))
+        await until(lambda: len(engine.rows) >= 2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        at_cancel = sum(engine.rows)
+        await asyncio.sleep(0.2)
+        await batcher.submit(["after"], PredictOptions())  # the engine thread is free again
+        return at_cancel
 
     rounds = []
-    run_with_batcher(svc, scenario, on_round=rounds.append)
-    assert rounds[-1].requests == 1 and rounds[-1].dropped == 1
+    at_cancel = run_with_batcher(svc, scenario, max_batch_tokens=128, on_round=rounds.append)
+    assert sum(engine.rows) <= at_cancel + 4 + 1  # at most the call in flight, then the short one
+    assert sum(engine.rows) < units
+    assert sum(r.dropped for r in rounds) == 1
+
+
+def test_a_request_over_its_engine_time_budget_stops_with_413(bundle):
+    engine = SlowEngine(bundle.num_labels, max_seq_len=32, delay=0.02)
+    svc = service(bundle, engine)
+    units = len(svc.units(svc.encode([LONG * 3])))
+
+    async def scenario(batcher):
+        with pytest.raises(RequestTooExpensive) as err:
+            await batcher.submit([LONG * 3], PredictOptions())
+        return err.value
+
+    error = run_with_batcher(svc, scenario, max_batch_tokens=128, max_engine_s=0.05)
+    assert sum(engine.rows) < units / 2
+    assert status_of(error) == (413, "too_expensive")
+    assert error_body(error)["limit"] == 0.05 and error_body(error)["field"] == "inputs"
+
+
+def test_the_engine_thread_only_runs_the_engine(bundle, monkeypatch):
+    """Tokenizing, merging windows, decoding and serializing never happen on the engine thread."""
+    engine = SlowEngine(bundle.num_labels, max_seq_len=32, delay=0.005)
+    svc = service(bundle, engine)
+    seen: dict[str, set[str]] = {}
+
+    def record(name, fn):
+        def wrapper(*args, **kw):
+            seen.setdefault(name, set()).add(threading.current_thread().name)
+            return fn(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(svc.encoder, "encode", record("encode", svc.encoder.encode))
+    monkeypatch.setattr(svc, "merge", record("merge", svc.merge))
+    for name in ("aggregate", "token_items", "span_items", "to_entities", "softmax"):
+        monkeypatch.setattr(service_module, name, record(name, getattr(service_module, name)))
+
+    async def scenario(batcher):
+        small = [batcher.submit([f"Alice number {i}"], PredictOptions(aggregation="simple")) for i in range(8)]
+        large = batcher.submit([LONG * 10], PredictOptions())  # encoded and decoded in the worker pool
+        spans = batcher.entities(["Bob Smith lives here", LONG])
+        return await asyncio.gather(*small, large, spans)
+
+    run_with_batcher(svc, scenario, max_batch_tokens=256, max_wait_s=0.005)
+    assert set(engine.threads) == {"ner-engine"}
+    assert {"encode", "merge", "aggregate", "token_items", "span_items", "to_entities", "softmax"} <= seen.keys()
+    for stage, threads in seen.items():
+        assert "ner-engine" not in threads, stage
+    for stage in ("encode", "merge"):  # the large request's, in the worker pool
+        assert any(t.startswith("ner-prep") for t in seen[stage]), stage
 
 
 def test_a_full_queue_answers_429_with_retry_after(bundle):
@@ -115,17 +213,18 @@ def test_a_full_queue_answers_429_with_retry_after(bundle):
     svc = service(bundle, engine)
 
     async def scenario(batcher):
-        first = batcher.submit(["x"], PredictOptions())
+        first = asyncio.ensure_future(batcher.submit(["x"], PredictOptions()))
         await asyncio.to_thread(engine.entered.wait, 5)
-        queued = [batcher.submit(["y"], PredictOptions()) for _ in range(2)]
-        with pytest.raises(QueueFullError) as err:
-            batcher.submit(["z"], PredictOptions())
+        queued = [asyncio.ensure_future(batcher.submit(["y"], PredictOptions()))]
+        await until(lambda: batcher.depth == 2)
+        with pytest.raises(Overloaded) as err:
+            await batcher.submit(["z"], PredictOptions())
         engine.gate.set()
-        await asyncio.gather(first.future, *(p.future for p in queued))
+        await asyncio.gather(first, *queued)
         return err.value
 
     error = run_with_batcher(svc, scenario, max_queue=2)
-    assert error.status == 429 and error.limit == 2 and int(error.headers["Retry-After"]) >= 1
+    assert status_of(error)[0] == 429 and error.limit == 2 and int(error.headers["Retry-After"]) >= 1
 
 
 def test_a_bad_request_fails_alone(bundle):
@@ -134,9 +233,9 @@ def test_a_bad_request_fails_alone(bundle):
     async def scenario(batcher):
         bad = batcher.submit(["x" * 11], PredictOptions())
         good = batcher.submit(["fine"], PredictOptions())
-        with pytest.raises(TextTooLongError):
-            await bad.future
-        return await good.future
+        got = await asyncio.gather(bad, good, return_exceptions=True)
+        assert isinstance(got[0], TextTooLongError) and got[0].limit == 10
+        return got[1]
 
     assert orjson.loads(run_with_batcher(svc, scenario))[0]
 
@@ -157,42 +256,36 @@ def test_a_lone_small_request_runs_inline_with_the_same_answer(bundle):
     assert [r.requests for r in rounds] == [1, 1]
 
 
-def test_nothing_runs_inline_while_the_batch_thread_has_work(bundle):
+def test_nothing_runs_inline_while_the_engine_thread_has_work(bundle):
     engine = GatedEngine(bundle.num_labels)
     svc = service(bundle, engine)
 
     async def scenario(batcher):
-        first = batcher.submit(["x"], PredictOptions())
+        first = asyncio.ensure_future(batcher.submit(["x"], PredictOptions()))
         await asyncio.to_thread(engine.entered.wait, 5)
         busy = batcher.run_inline(["y"], PredictOptions())
         engine.gate.set()
-        await first.future
+        await first
         return busy
 
     assert run_with_batcher(svc, scenario, inline_max_chars=100) is None
 
 
 def test_redaction_spans_share_the_engine_call_with_predict_requests_and_equal_the_service(bundle):
-    """/redact's span source goes through the same queue: one engine call serves both kinds."""
-    from pipeline.http.batcher import BatchedSpanSource
-
+    """/redact's model spans go through the same queue: one engine call serves both kinds."""
     engine = GatedEngine(bundle.num_labels)
     svc = service(bundle, engine)
     texts = [f"call Alice Smith on {i} street" for i in range(5)]
 
     async def scenario(batcher):
-        spans = BatchedSpanSource(batcher, asyncio.get_running_loop())
-        first = batcher.submit(["warm up"], PredictOptions())
+        first = asyncio.ensure_future(batcher.submit(["warm up"], PredictOptions()))
         await asyncio.to_thread(engine.entered.wait, 5)
-        predicted = batcher.submit(["a predict request"], PredictOptions())
-        redacted = asyncio.create_task(asyncio.to_thread(spans.entities, texts))
-        while batcher.depth < 2:  # both queued behind the running batch
-            await asyncio.sleep(0.001)
+        predicted = asyncio.ensure_future(batcher.submit(["a predict request"], PredictOptions()))
+        redacted = asyncio.ensure_future(batcher.entities(texts))
+        await until(lambda: batcher.depth == 3)
         engine.gate.set()
-        await first.future
-        await predicted.future
-        with pytest.raises(RuntimeError, match="event-loop thread"):
-            spans.entities(["called on the loop would deadlock"])
+        await first
+        await predicted
         return await redacted
 
     rounds = []
@@ -200,3 +293,19 @@ def test_redaction_spans_share_the_engine_call_with_predict_requests_and_equal_t
     assert any(got) and got == service(bundle).entities(texts)
     assert [r.requests for r in rounds] == [1, 2]  # the redaction and the predict request merged
     assert len(engine.calls) == 2
+
+
+def test_a_short_request_s_engine_call_is_not_padded_to_a_long_text_s_windows(bundle):
+    engine = SlowEngine(bundle.num_labels, max_seq_len=128, delay=0.02)
+    svc = service(bundle, engine)
+
+    async def scenario(batcher):
+        long = asyncio.ensure_future(batcher.submit([LONG * 3], PredictOptions()))
+        await until(lambda: len(engine.rows) >= 1)
+        await batcher.submit(["short one"], PredictOptions())
+        await long
+
+    run_with_batcher(svc, scenario, max_batch_tokens=512)
+    widths = [shape[1] for shape in engine.calls]
+    assert min(widths) < 16 and engine.rows[widths.index(min(widths))] == 1  # the short one alone, unpadded
+    assert max(widths) == 128

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engines.bundle import load_bundle
-from pipeline.http.app import _job_error, create_app
-from pipeline.http.batcher import Pending
+from pipeline.http.app import create_app
+from pipeline.http.errors import error_body, error_headers, status_of
 from pipeline.http.jobs import JobConflictError, JobNotFoundError, JobQueueFullError, JobStoreError
 from pipeline.http.runner import JobControl
 from pipeline.http.settings import HttpSettings
-from pipeline.service import NerService, PredictOptions
+from pipeline.service import NerService
 from tests.fakes import FakeEngine
 
 KEY_ONE, KEY_TWO = "key-one", "key-two"
@@ -60,35 +60,35 @@ def test_long_job_ids_are_not_echoed_in_full(client):
     (JobStoreError("jobs database postgresql://u@h:5432/d: OperationalError: down"), 503, "unavailable"),
 ])
 def test_job_store_errors_map_to_statuses(error, status, error_type):
-    api = _job_error(error)
-    assert (api.status, api.error_type) == (status, error_type)
+    body, headers = error_body(error), error_headers(error)
+    assert status_of(error) == (status, error_type) and body["error_type"] == error_type
     if status == 429:
-        assert api.headers["Retry-After"] == "5" and api.limit == 10
+        assert headers["Retry-After"] == "5" and body["limit"] == 10
     if status == 503:
-        assert "postgresql" not in api.message and api.headers["Retry-After"]
+        assert "postgresql" not in body["error"] and headers["Retry-After"]
 
 
 def test_cancelling_a_job_drops_its_engine_request():
     async def scenario() -> tuple[bool, bool, bool]:
-        loop = asyncio.get_running_loop()
-        pending = Pending(["text"], PredictOptions(), loop.create_future(), loop)
+        work = asyncio.ensure_future(asyncio.sleep(60))  # stands for the batcher's work of the job
         control = JobControl("a", 1)
-        control.attach(pending)
+        control.attach(work)
         before = control.is_cancelled()
         control.cancel("cancelled")
-        return before, pending.gone and pending.future.cancelled(), control.is_cancelled()
+        await asyncio.sleep(0)
+        return before, work.cancelled(), control.is_cancelled()
 
     assert asyncio.run(scenario()) == (False, True, True)
 
 
 def test_a_job_cancelled_before_its_request_reaches_the_batcher_never_queues_it():
     async def scenario() -> bool:
-        loop = asyncio.get_running_loop()
         control = JobControl("a", 1)
         control.cancel("lost")
-        pending = Pending(["text"], PredictOptions(), loop.create_future(), loop)
-        control.attach(pending)
-        return pending.gone and pending.future.cancelled() and control.reason == "lost"
+        work = asyncio.ensure_future(asyncio.sleep(60))
+        control.attach(work)
+        await asyncio.sleep(0)
+        return work.cancelled() and control.reason == "lost"
 
     assert asyncio.run(scenario())
 

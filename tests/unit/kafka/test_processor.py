@@ -191,7 +191,9 @@ def test_avro_outputs_decode_with_the_contracts(bundle):
     assert "john@example.com" not in codec.decode(outputs[1].value, "redacted_document", "red")["text"]
 
 
-def test_prepare_tokenizes_once_and_reports_tokens(bundle):
+def test_prepare_tokenizes_once_and_reports_padded_tokens(bundle):
     service, processor = make(bundle)
     pending = processor.prepare([*doc_msgs("in", ["one two three", "four"]), FakeMsg("in", 0, 9, b"x")])
-    assert [p.tokens for p in pending] == [service.count_tokens("one two three"), service.count_tokens("four"), 0]
+    special = len(service.encoder.prefix) + len(service.encoder.suffix)  # [CLS] and [SEP] are computed too
+    assert [p.tokens for p in pending] == [service.count_tokens("one two three") + special,
+                                           service.count_tokens("four") + special, 0]

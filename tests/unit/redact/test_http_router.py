@@ -1,23 +1,20 @@
-"""The /redact router in-process (no sockets): binding a redactor, the app-state lookup, 503.
+"""The /redact router in-process (no sockets): a bound redactor, awaited model spans, pattern-only.
 
 The real app and real HTTP on loopback are in tests/integration/test_redact_http.py.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pipeline.redact import Redactor, build_recognizers
-from pipeline.redact.http import create_router, get_redactor, router
+from pipeline.redact.http import create_router
 from pipeline.spans import Entity
 
 
-class NameSource:
-    def entities(self, texts):
-        return [[Entity("GIVEN_NAME", 0, 5, 0.9)] if t.startswith("Maria") else [] for t in texts]
+async def name_spans(_request, texts):
+    return [[Entity("GIVEN_NAME", 0, 5, 0.9)] if t.startswith("Maria") else [] for t in texts]
 
 
 def _post(app: FastAPI, body: dict):
@@ -25,9 +22,9 @@ def _post(app: FastAPI, body: dict):
         return client.post("/redact", json=body)
 
 
-def test_a_router_bound_to_a_redactor():
+def test_a_router_bound_to_a_redactor_and_a_model_span_finder():
     app = FastAPI()
-    app.include_router(create_router(Redactor(NameSource(), build_recognizers())))
+    app.include_router(create_router(Redactor(None, build_recognizers()), name_spans))
     response = _post(app, {"inputs": ["Maria: maria@example.com", "nothing"]})
     assert response.status_code == 200
     assert response.json() == [
@@ -38,22 +35,20 @@ def test_a_router_bound_to_a_redactor():
     ]
 
 
-def test_a_router_bound_to_a_factory_and_a_single_string_input():
+def test_large_bodies_are_redacted_off_the_event_loop_with_the_same_answer():
+    app = FastAPI()
+    app.include_router(create_router(Redactor(None, build_recognizers()), name_spans))
+    texts = ["Maria " + "x" * 5000 + " maria@example.com", "Maria"]
+    large = _post(app, {"inputs": texts}).json()
+    small = [_post(app, {"inputs": [t]}).json()[0] for t in texts]
+    assert large == small and large[0]["redacted_text"].startswith("<GIVEN_NAME>")
+
+
+def test_a_router_bound_to_a_factory_without_model_spans_and_a_single_string_input():
     app = FastAPI()
     app.include_router(create_router(lambda: Redactor(None, build_recognizers(["email"]))))
-    response = _post(app, {"inputs": "a@example.com", "policy": {"EMAIL": {"type": "mask", "keep_last": 4}}})
-    assert response.json()[0]["redacted_text"] == "*********.com"
-
-
-def test_the_default_router_uses_app_state_or_builds_over_the_servers_service():
-    app = FastAPI()
-    app.include_router(router)
-    assert _post(app, {"inputs": ["Maria"]}).status_code == 503
-    app.state.ner = SimpleNamespace(service=NameSource())
-    assert _post(app, {"inputs": ["Maria"]}).json()[0]["redacted_text"] == "<GIVEN_NAME>"
-    assert isinstance(app.state.redactor, Redactor)  # built once, then reused
-    app.dependency_overrides[get_redactor] = lambda: Redactor(None)
-    assert _post(app, {"inputs": ["Maria"]}).json()[0]["redacted_text"] == "Maria"
+    response = _post(app, {"inputs": "Maria a@example.com", "policy": {"EMAIL": {"type": "mask", "keep_last": 4}}})
+    assert response.json()[0]["redacted_text"] == "Maria *********.com"
 
 
 def test_request_bodies_are_validated():
