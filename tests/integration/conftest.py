@@ -39,15 +39,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from pipeline.config import running_in_ci
 from pipeline.kafka import local_broker
 from pipeline.kafka.apache import ApacheCluster, ApacheKafkaUnavailableError, start_apache
+from tests.integration.requires import skip_or_fail
 
 EXTERNAL_ENV = "NER_TEST_KAFKA_BOOTSTRAP"
-
-
-def in_ci() -> bool:
-    """CI=true: Apache Kafka is required; no fallback broker, ever."""
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -64,10 +61,7 @@ class Broker:
 def require_apache(broker: Broker) -> ApacheCluster:
     """The Apache Kafka we started, or skip (fail under CI) when the session fell back to a stand-in."""
     if broker.apache is None:
-        message = f"needs the Apache Kafka started by the tests (this session runs on {broker.kind})"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"needs the Apache Kafka started by the tests (this session runs on {broker.kind})")
     return broker.apache
 
 
@@ -77,7 +71,7 @@ def start_test_apache(tmp_path_factory, name: str, **kwargs) -> ApacheCluster | 
         return start_apache(log_dir=tmp_path_factory.mktemp(name),
                             progress=lambda line: print(line, file=sys.stderr, flush=True), **kwargs)
     except ApacheKafkaUnavailableError as exc:
-        if in_ci():
+        if running_in_ci():
             raise RuntimeError(f"CI=true requires Apache Kafka for the integration tests: {exc}") from exc
         warnings.warn(f"Apache Kafka unavailable, integration tests fall back to embedded brokers: {exc}",
                       stacklevel=2)

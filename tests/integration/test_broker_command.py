@@ -12,8 +12,8 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from pipeline.config import running_in_ci
 from pipeline.kafka.local_broker import FAST_GROUP_CONFIG, create_topics
-from tests.integration.conftest import in_ci
 from tests.integration.kafka.kafka_io import ROOT
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_si
     try:
         apache_available()
     except ApacheKafkaUnavailableError as exc:
-        if in_ci():
+        if running_in_ci():
             raise
         pytest.skip(str(exc))
     process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "broker", "--kind", "apache", "--port", "0",

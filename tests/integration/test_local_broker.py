@@ -102,14 +102,14 @@ def test_start_and_stop_a_tansu_broker(tmp_path):
 
 def test_the_broker_fixtures_are_apache_kafka_wherever_it_can_run(kafka_broker, eos_broker):
     """No silent fallback: with Java and Maven (always so under CI=true) both fixtures are Apache Kafka."""
+    from pipeline.config import running_in_ci
     from pipeline.kafka.apache import ApacheKafkaUnavailableError, apache_available
-    from tests.integration.conftest import in_ci
 
     try:
         apache_available()
         expected = True
     except ApacheKafkaUnavailableError:
-        expected = in_ci()
+        expected = running_in_ci()
     if expected:
         assert kafka_broker.kind in ("apache", "external") and eos_broker.kind in ("apache", "external")
         assert kafka_broker.bootstrap == eos_broker.bootstrap and eos_broker.transactions

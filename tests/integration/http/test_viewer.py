@@ -9,7 +9,6 @@ Under CI=true a missing chromium fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.http.conftest import start_server
+from tests.integration.requires import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +34,7 @@ MARKS_JS = """els => els.map(e => ({label: e.dataset.label, start: Number(e.data
 def _require_chromium() -> None:
     if CHROMIUM.exists():
         return
-    message = f"{CHROMIUM} is missing (apt-get install -y chromium; scripts/setup.sh does it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_or_fail(f"{CHROMIUM} is missing (apt-get install -y chromium; scripts/install-chromium.sh does it)")
 
 
 @pytest.fixture()
