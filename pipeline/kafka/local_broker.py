@@ -86,6 +86,21 @@ def broker_binary(kind: BrokerKind) -> Path:
     return binary
 
 
+def terminate_process(process: subprocess.Popen, timeout_s: float, kill_event: str, **fields) -> int | None:
+    """SIGTERM ``process`` (a broker shuts down cleanly on it), SIGKILL it after ``timeout_s``
+    (logged as ``kill_event``, since a broker that ignores SIGTERM is worth knowing about);
+    returns its exit code. Idempotent."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning(kill_event, pid=process.pid, **fields)
+            process.kill()
+            process.wait(timeout_s)
+    return process.returncode
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (the broker binds it next; start retries on a race)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -225,14 +240,7 @@ class LocalBroker:
 
     def stop(self, timeout_s: float = 10.0) -> int | None:
         """Terminate (SIGTERM), kill after ``timeout_s``; returns the exit code. Idempotent."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("local_broker.kill", kind=self.kind, pid=self.process.pid)
-                self.process.kill()
-                self.process.wait(timeout_s)
+        terminate_process(self.process, timeout_s, "local_broker.kill", kind=self.kind)
         for owned in self._owned_dirs:
             owned.cleanup()
         self._owned_dirs.clear()

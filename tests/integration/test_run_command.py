@@ -23,35 +23,54 @@ def _port_closed(bootstrap: str) -> bool:
         return sock.connect_ex((host, int(port))) != 0
 
 
-def test_run_prints_outputs_for_every_sample_then_keeps_running_until_sigterm(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli.main", "run", "--threads", "1", "--keep-running",
-         "--log-dir", str(tmp_path), "--timeout", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    stderr: list[str] = []
-    running = threading.Event()
+class _Run:
+    """``ner-stage run ... --keep-running`` (or a launcher with the same CLI) in a subprocess,
+    its stderr read on a thread until the "Ctrl-C stops" line says every part is up."""
 
-    def read_stderr() -> None:
-        for line in proc.stderr:
-            stderr.append(line)
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr: list[str] = []
+        self.running = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr.append(line)
             if "Ctrl-C stops" in line:
-                running.set()
+                self.running.set()
 
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    @property
+    def log(self) -> str:
+        return "".join(self.stderr)
+
+    def wait_running(self) -> None:
+        assert self.running.wait(180), self.log
+
+    def sigterm(self) -> str:
+        """SIGTERM, then stdout once it exited (killed if it does not within 90 s)."""
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            out, rest = self.proc.communicate(timeout=90)  # reads what the reader thread has not
+            self.stderr.append(rest or "")
+            return out
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.reader.join(5)
+
+
+def test_run_prints_outputs_for_every_sample_then_keeps_running_until_sigterm(tmp_path):
+    run = _Run([sys.executable, "-m", "pipeline.cli.main", "run", "--threads", "1", "--keep-running",
+                "--log-dir", str(tmp_path), "--timeout", "120"])
     try:
-        assert running.wait(180), "".join(stderr)
-        assert proc.poll() is None  # still serving
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=90)
+        run.wait_running()
+        assert run.proc.poll() is None  # still serving
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(5)
-    log = "".join(stderr)
-    assert proc.returncode == 0, log
+        out = run.sigterm()
+    log = run.log
+    assert run.proc.returncode == 0, log
 
     records = [json.loads(line) for line in out.splitlines() if line.strip()]
     by_topic: dict[str, dict[str, dict]] = {}
@@ -82,37 +101,17 @@ def test_a_failing_worker_leaves_the_broker_up_and_run_names_the_part(tmp_path):
     """The worker's redactor raises for every document (the test-only launcher of
     tests/integration/kafka/faulty_worker.py): the worker stops, the broker stays up until
     SIGTERM, and the command says which part failed and exits with the worker's status."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.kafka.faulty_worker", "run", "--threads", "1", "--no-serve",
-         "--keep-running", "--log-dir", str(tmp_path), "--timeout", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    stderr: list[str] = []
-    running = threading.Event()
-
-    def read_stderr() -> None:
-        for line in proc.stderr:
-            stderr.append(line)
-            if "Ctrl-C stops" in line:
-                running.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    run = _Run([sys.executable, "-m", "tests.integration.kafka.faulty_worker", "run", "--threads", "1",
+                "--no-serve", "--keep-running", "--log-dir", str(tmp_path), "--timeout", "120"])
     try:
-        assert running.wait(180), "".join(stderr)
-        log = "".join(stderr)
+        run.wait_running()
+        log = run.log
         assert "part failed: the Kafka worker stopped (ProcessingError, exit status 2)" in log, log
         bootstrap = re.search(r"broker up on (\S+)", log).group(1)
-        assert proc.poll() is None and not _port_closed(bootstrap)  # the broker is still up
-        proc.send_signal(signal.SIGTERM)
-        out, rest = proc.communicate(timeout=90)  # reads what the reader thread has not
-        stderr.append(rest or "")
+        assert run.proc.poll() is None and not _port_closed(bootstrap)  # the broker is still up
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(5)
-    log = "".join(stderr)
-    assert proc.returncode == 2, log
+        out = run.sigterm()
+    log = run.log
+    assert run.proc.returncode == 2, log
     assert "failed part: the Kafka worker, ProcessingError" in log
     assert out.strip() == ""  # nothing was produced for the samples: the batch never committed

@@ -38,6 +38,7 @@ from pipeline.kafka.local_broker import (
     delete_topics,
     die_with_parent,
     free_port,
+    terminate_process,
 )
 
 log = structlog.get_logger(__name__)
@@ -212,15 +213,7 @@ class ApacheCluster:
         node = self.nodes[index]
         if node.process is None:
             return None
-        if node.process.poll() is None:
-            node.process.terminate()
-            try:
-                node.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("apache_kafka.kill", node=node.node_id, pid=node.process.pid)
-                node.process.kill()
-                node.process.wait(timeout_s)
-        return node.process.returncode
+        return terminate_process(node.process, timeout_s, "apache_kafka.kill", node=node.node_id)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop every node (all SIGTERMed at once, so none waits for a controller already gone). Idempotent."""
