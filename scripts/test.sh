@@ -7,4 +7,4 @@ bash scripts/install-kafka.sh
 bash scripts/install-chromium.sh
 bash scripts/install-postgres.sh
 .venv/bin/ruff check .
-exec .venv/bin/pytest -q "$@"
+exec .venv/bin/pytest -q --durations=15 "$@"
