@@ -23,7 +23,7 @@ from typing import Literal
 import click
 from pydantic import Field
 
-from pipeline.cli.options import config_option
+from pipeline.cli.options import config_option, settings_from, settings_options
 from pipeline.config import NerSettings
 
 
@@ -32,15 +32,22 @@ class BrokerSettings(NerSettings):
 
     broker_kind: Literal["apache", "tansu"] | None = Field(
         None, description="apache (Apache Kafka via Java; needs java and, on first use, mvn) or tansu "
-                          "(in-memory, no JVM). Default: apache where Java and Maven are available, else tansu.")
-    broker_port: int = Field(0, ge=0, le=65535, description="Port of the first node (0: a free one).")
+                          "(in-memory, no JVM) (default: apache where Java and Maven are available, else tansu)")
+    broker_port: int = Field(0, ge=0, le=65535,
+                             description="Port of the first node; node i uses PORT+i (0: free ports).")
     broker_data_dir: str | None = Field(
-        None, description="Apache Kafka data directory, kept and reused (default: a temporary one).")
+        None, description="Apache Kafka data directory, kept and reused (default: a temporary one, removed on exit).")
     broker_count: int = Field(1, ge=1, le=9, description="Number of Apache Kafka nodes (broker+controller each).")
     broker_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, MiB.")
     kafka_cache_dir: str | None = Field(
         None, description="Where the Apache Kafka jars are cached (default: .cache/ in a checkout, "
                           "else ~/.cache/ner-stage).")
+
+
+#: The short flags of the issue that specified this command (``--kind``, ``--port``, ``--data-dir``,
+#: ``--brokers``), beside the generated ``--broker-*`` ones.
+FLAG_ALIASES = {"broker_kind": "kind", "broker_port": "port", "broker_data_dir": "data-dir",
+                "broker_count": "brokers", "broker_heap_mb": "heap-mb", "kafka_cache_dir": "cache-dir"}
 
 
 def _progress(message: str) -> None:
@@ -82,21 +89,7 @@ def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
 
 
 @click.command("broker", context_settings={"max_content_width": 110})
-@click.option("--kind", "broker_kind", type=click.Choice(["apache", "tansu"]), default=None,
-              help="Broker implementation (default: apache where java and mvn are available, else tansu). "
-                   "[NER_BROKER_KIND]")
-@click.option("--port", "broker_port", type=int, default=None,
-              help="Port of the first node; node i uses PORT+i (default 0: free ports). [NER_BROKER_PORT]")
-@click.option("--data-dir", "broker_data_dir", type=click.Path(file_okay=False), default=None,
-              help="Apache Kafka data directory, kept and reused (default: temporary, removed on exit). "
-                   "[NER_BROKER_DATA_DIR]")
-@click.option("--brokers", "broker_count", type=int, default=None,
-              help="Number of Apache Kafka nodes, each broker and KRaft controller (default 1). [NER_BROKER_COUNT]")
-@click.option("--heap-mb", "broker_heap_mb", type=int, default=None,
-              help="Java heap per node in MiB (default 512). [NER_BROKER_HEAP_MB]")
-@click.option("--cache-dir", "kafka_cache_dir", type=click.Path(file_okay=False), default=None,
-              help="Apache Kafka jar cache (default .cache/ in a checkout, else ~/.cache/ner-stage). "
-                   "[NER_KAFKA_CACHE_DIR]")
+@settings_options(BrokerSettings, aliases=FLAG_ALIASES)
 @config_option
 def command(config_file, **flags) -> None:
     """Run a local development Kafka broker in the foreground.
@@ -114,7 +107,7 @@ def command(config_file, **flags) -> None:
     # stdout carries only the bootstrap line; our logs go to stderr
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
                         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    settings = BrokerSettings.load(config_file, **flags)
+    settings = settings_from(BrokerSettings, {**flags, "config_file": config_file})
     kind = _choose_kind(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,16 +16,18 @@ SECRETS = {"api_keys", "callback_secret", "hash_key"}
 
 
 def _settings(command: str) -> list[type]:
+    from pipeline.cli.broker import BrokerSettings
     from pipeline.cli.run import RunSettings
 
-    return {"serve": [HttpSettings, RedactSettings, ModelSettings],
+    return {"broker": [BrokerSettings],
+            "serve": [HttpSettings, RedactSettings, ModelSettings],
             "predict": [DecodeSettings, ModelSettings],
             "eval": [DecodeSettings, ModelSettings],
             "redact": [RedactSettings, ModelSettings],
             "run": [RunSettings, ModelSettings]}[command]
 
 
-@pytest.mark.parametrize("command", ["serve", "predict", "eval", "redact", "run"])
+@pytest.mark.parametrize("command", ["serve", "predict", "eval", "redact", "run", "broker"])
 def test_every_setting_has_a_documented_flag_and_secrets_have_none(command):
     result = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
