@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import click
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipeline.cli.options import config_option, settings_from, settings_options
 from pipeline.config import NerSettings
@@ -42,6 +42,14 @@ class BrokerSettings(NerSettings):
     kafka_cache_dir: str | None = Field(
         None, description="Where the Apache Kafka jars are cached (default: .cache/ in a checkout, "
                           "else ~/.cache/ner-stage).")
+
+    @model_validator(mode="after")
+    def _ports_fit(self) -> BrokerSettings:
+        """Node i listens on PORT+i: say so up front instead of letting the last JVM fail to bind."""
+        if self.broker_port and self.broker_port + self.broker_count - 1 > 65535:
+            raise ValueError(f"broker_port {self.broker_port} with broker_count {self.broker_count} needs ports up to "
+                             f"{self.broker_port + self.broker_count - 1}; the last port is 65535")
+        return self
 
 
 #: The short flags of the issue that specified this command (``--kind``, ``--port``, ``--data-dir``,
