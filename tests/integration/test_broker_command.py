@@ -12,22 +12,25 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from pipeline.config import running_in_ci
 from pipeline.kafka.local_broker import FAST_GROUP_CONFIG, create_topics
 from tests.integration.kafka.kafka_io import ROOT
+from tests.integration.requires import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
 
-def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_sigterm(tmp_path):
+def _require_apache() -> None:
+    """Java, Maven and the jars (skip locally without them, fail under CI=true)."""
     from pipeline.kafka.apache import ApacheKafkaUnavailableError, apache_available
 
     try:
         apache_available()
     except ApacheKafkaUnavailableError as exc:
-        if running_in_ci():
-            raise
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
+
+
+def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_sigterm(tmp_path):
+    _require_apache()
     process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "broker", "--kind", "apache", "--port", "0",
                                 "--data-dir", str(tmp_path / "data")],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -60,3 +63,14 @@ def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_si
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_a_data_dir_that_cannot_be_a_directory_is_one_clear_error(tmp_path):
+    _require_apache()
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli.main", "broker", "--kind", "apache",
+                          "--data-dir", str(taken)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert f"cannot use {taken} as the Apache Kafka data directory" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -297,7 +297,12 @@ def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None
             owned.append(tempfile.TemporaryDirectory(prefix="ner-stage-kafka-data-"))
         data = Path(data_dir) if data_dir is not None else Path(owned[-1].name)
         logs = Path(log_dir) if log_dir is not None else data / "logs"
-        data.mkdir(parents=True, exist_ok=True)
+        try:
+            data.mkdir(parents=True, exist_ok=True)
+            logs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalBrokerError(f"cannot use {data} as the Apache Kafka data directory: "
+                                   f"{exc.strerror or type(exc).__name__}") from exc
         nodes = [ApacheNode(i + 1, port + i if port else free_port(), free_port(), data / f"node-{i + 1}.properties",
                             logs / f"apache-node-{i + 1}.log") for i in range(brokers)]
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
