@@ -1,9 +1,12 @@
 """Cooperative rebalancing on Apache Kafka: a third worker joins a group of two mid-stream and
 leaves again (SIGTERM), with ``partition.assignment.strategy=cooperative-sticky``.
 
-Each move hands over only the partitions that change owner (incremental revoke/assign), the
-worker that loses one finishes and commits its queued work first, so nothing is lost and, the
-handovers being clean, nothing is duplicated either.
+Each move hands over only the partitions that change owner (incremental revoke/assign), and
+the worker that loses one finishes and commits its queued work first, so nothing is lost. The
+worker is at-least-once: when the group has already moved on and refuses that commit
+(ILLEGAL_GENERATION and the like, left to the new owner), the new owner re-reads what was in
+flight, so a few documents may come twice (seen in about one run in three on a 2-core machine);
+what must never happen is a replay of the stream, so the duplicates are bounded.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ N = 900
 COOPERATIVE = ["--librdkafka", "partition.assignment.strategy=cooperative-sticky"]
 
 
-def test_a_third_worker_joining_and_leaving_mid_stream_loses_and_duplicates_nothing(
+def test_a_third_worker_joining_and_leaving_mid_stream_loses_nothing(
         kafka_broker, topics, worker_process):
     require_apache(kafka_broker)
     names = topics(*ROLES, partitions=6)
@@ -67,7 +70,9 @@ def test_a_third_worker_joining_and_leaving_mid_stream_loses_and_duplicates_noth
     counts = Counter(r.json()["id"] for r in entities.settle(1.0))
     entities.close()
     assert set(counts) == ids
-    assert max(counts.values()) == 1, [k for k, c in counts.items() if c > 1][:10]
+    duplicates = sum(c - 1 for c in counts.values())
+    twice = [k for k, c in counts.items() if c > 1]
+    assert max(counts.values()) <= 2 and duplicates <= N // 6, (duplicates, twice[:10])
     # incremental: when the third joined, the others each gave up one partition of their three (the
     # eager protocol revokes all of a member's partitions at each rebalance: 6 or 3 here, never 1)
     revokes = [[int(n) for n in re.findall(r"kafka\.revoked\s.*?partitions=(\d+)", w.log_text())][:-1]
