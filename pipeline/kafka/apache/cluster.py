@@ -299,7 +299,6 @@ def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None
         logs = Path(log_dir) if log_dir is not None else data / "logs"
         try:
             data.mkdir(parents=True, exist_ok=True)
-            logs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LocalBrokerError(f"cannot use {data} as the Apache Kafka data directory: "
                                    f"{exc.strerror or type(exc).__name__}") from exc
