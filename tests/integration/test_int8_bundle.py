@@ -46,10 +46,31 @@ def test_two_processes_build_one_bundle_into_a_clean_cache(tmp_path):
     assert not [p for p in cache.iterdir() if p.name.startswith(".")], "a staging directory was left behind"
     bundle = load_bundle(built)
     assert bundle.onnx_path.name == "model_int8.onnx" and bundle.labels == load_bundle("rampart").labels
-    onnx = pytest.importorskip("onnx")
+    import onnx  # the int8 extra: needed to build the bundle at all
+
     ops = {n.op_type for n in onnx.load(str(bundle.onnx_path)).graph.node}
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, ops
     assert "MatMulNBits" not in ops
+
+
+def test_float32_graph_computes_what_the_4bit_graph_computes():
+    """The int8 bundle starts from this graph: it must be the shipped model, not an approximation."""
+    import onnxruntime as ort
+
+    from engines.bundle import rampart_dir
+    from engines.dequantize import float32_graph
+
+    q4 = rampart_dir() / "onnx" / "model_q4.onnx"
+    fp32 = float32_graph(q4)
+    assert not [n.op_type for n in fp32.graph.node if n.op_type in ("MatMulNBits", "DequantizeLinear")]
+    ids = np.random.default_rng(0).integers(1000, 19000, (3, 48))
+    ids[:, 0] = 2
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    want = ort.InferenceSession(str(q4), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    got = ort.InferenceSession(fp32.SerializeToString(),
+                               providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert (got.argmax(-1) == want.argmax(-1)).all()
 
 
 def test_refuses_clearly_without_quantization_tools(tmp_path):
