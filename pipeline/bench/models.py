@@ -199,7 +199,8 @@ def _plot(result: dict, path: Path) -> None:
     axes[2].set_xticks([x + width * (len(models) - 1) / 2 for x in range(len(TYPES))], TYPES)
     axes[2].set_ylabel("held-out planted values left visible (%)")
     axes[2].legend()
-    fig.suptitle("ner-stage bench engine --models: " + " vs ".join(models) + "; CPU " + " ".join(result["cpu_flags"]))
+    fig.suptitle("ner-stage bench engine --models: " + " vs ".join(models) + "\nCPU " + " ".join(result["cpu_flags"]),
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
