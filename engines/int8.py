@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.bundle import INT8_MODEL, rampart_dir
-from engines.errors import BundleError, EngineUnavailableError
+from engines.errors import BundleError, EngineUnavailableError, NerStageError
 
 CALIBRATION = Path(__file__).with_name("calibration") / "tune.jsonl"
 _COMPLETE = ".complete"
@@ -130,10 +131,16 @@ def _matmuls(model, exclude: Sequence[str]) -> tuple[list[str], list[str]]:
     return [n for n in names if n not in kept], kept
 
 
+def _hint_filter(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
+
+
 def quantize(fp32_path: Path, out_path: Path, recipe: Recipe, tokenizer_path: Path, texts: Sequence[str],
              progress: Progress = _stderr) -> dict:
     """Write the int8 graph of ``fp32_path`` to ``out_path`` under ``recipe``; returns what was done."""
     onnx, q = _tools()
+    # the quantizer logs a pre-processing hint on the root logger at every call; not for our users
+    logging.getLogger().addFilter(_hint_filter)
     model = onnx.load(str(fp32_path))
     nodes, kept = _matmuls(model, recipe.exclude)
     common = {"per_channel": recipe.per_channel, "reduce_range": recipe.reduce_range,
@@ -163,8 +170,13 @@ def quantize(fp32_path: Path, out_path: Path, recipe: Recipe, tokenizer_path: Pa
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("w")
+    except OSError as exc:
+        raise BundleError(f"cannot use {path.parent} as the {INT8_MODEL} cache ({exc.strerror}); "
+                          "make it writable or build the bundle where it is") from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -213,6 +225,8 @@ def int8_bundle_dir(cache_dir: Path | None = None, *, recipe: Recipe = RECIPE, t
     with _locked(cache / f"{INT8_MODEL}.lock"):
         if (target / _COMPLETE).is_file():  # another process built it while we waited
             return target
+        for leftover in cache.glob(f".{INT8_MODEL}-*"):  # a build killed midway; we hold the lock
+            shutil.rmtree(leftover, ignore_errors=True)
         progress(f"building the {INT8_MODEL} bundle into {target} (first use)")
         staging = Path(tempfile.mkdtemp(prefix=f".{INT8_MODEL}-", dir=cache))
         try:
@@ -221,7 +235,9 @@ def int8_bundle_dir(cache_dir: Path | None = None, *, recipe: Recipe = RECIPE, t
             if target.exists():  # an incomplete leftover of an interrupted build
                 shutil.rmtree(target)
             staging.rename(target)
-        except OSError as exc:
+        except NerStageError:
+            raise
+        except Exception as exc:  # OSError, or onnx / the quantizer failing on the graph
             raise BundleError(f"cannot build the {INT8_MODEL} bundle in {cache}: {exc}") from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -34,6 +34,8 @@ BUILD = ("import sys; from pathlib import Path; from engines.int8 import int8_bu
 def test_two_processes_build_one_bundle_into_a_clean_cache(tmp_path):
     """Both get the same complete directory; the lock makes one build it and the other wait."""
     cache = tmp_path / "cache"
+    (cache / ".rampart-int8-killed").mkdir(parents=True)  # what a build killed midway leaves
+    (cache / ".rampart-int8-killed" / "model_fp32.onnx").write_bytes(b"half")
     procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(cache)], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -44,6 +46,7 @@ def test_two_processes_build_one_bundle_into_a_clean_cache(tmp_path):
     assert built.parent == cache and built.name.startswith(f"{INT8_MODEL}-") and (built / ".complete").is_file()
     assert sum("building the rampart-int8 bundle" in err for _, err in outs) == 1  # progress on stderr, once
     assert not [p for p in cache.iterdir() if p.name.startswith(".")], "a staging directory was left behind"
+    assert {p.name for p in cache.iterdir()} == {built.name, "rampart-int8.lock"}
     bundle = load_bundle(built)
     assert bundle.onnx_path.name == "model_int8.onnx" and bundle.labels == load_bundle("rampart").labels
     import onnx  # the int8 extra: needed to build the bundle at all
