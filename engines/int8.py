@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.bundle import INT8_MODEL, rampart_dir
+from engines.cache import default_cache_dir
 from engines.errors import BundleError, EngineUnavailableError, NerStageError
 
 CALIBRATION = Path(__file__).with_name("calibration") / "tune.jsonl"
@@ -67,14 +68,6 @@ class Recipe:
 
 #: Chosen on the development corpus (docs/INT8.md): per-channel dynamic int8, 7-bit weights.
 RECIPE = Recipe(method="dynamic", per_channel=True, reduce_range=True)
-
-
-def default_cache_dir() -> Path:
-    """``<checkout>/.cache`` in a source checkout (gitignored), else ``~/.cache/ner-stage``."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "pipeline").is_dir():
-        return root / ".cache"
-    return Path.home() / ".cache" / "ner-stage"
 
 
 def _tools():

@@ -19,7 +19,8 @@ import pytest
 
 from engines import load_bundle
 from engines.int8 import INT8_MODEL
-from pipeline.service import AGGREGATIONS, PredictOptions
+from engines.ort import OnnxRuntimeEngine
+from pipeline.service import AGGREGATIONS, NerService, PredictOptions
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +75,27 @@ def test_float32_graph_computes_what_the_4bit_graph_computes():
                                providers=["CPUExecutionProvider"]).run(None, feed)[0]
     np.testing.assert_allclose(got, want, atol=1e-3)
     assert (got.argmax(-1) == want.argmax(-1)).all()
+
+
+def test_static_recipe_calibrates_on_the_shipped_tune_texts(tmp_path):
+    """The calibrated (QDQ) recipe docs/INT8.md compares still builds, on 4 of the shipped texts."""
+    import onnx
+
+    from engines.int8 import Recipe, build_bundle, calibration_texts
+
+    texts = calibration_texts()
+    assert len(texts) >= 64 and all(isinstance(t, str) and t for t in texts)
+    lines: list[str] = []
+    manifest = build_bundle(tmp_path / "static", Recipe(method="static", calibration_texts=4,
+                                                        exclude=("/classifier/",)), texts, lines.append)
+    assert any("calibrating activation ranges (MinMax) on 4 texts" in line for line in lines)
+    assert manifest["int8"]["float32_matmuls"] == ["/classifier/MatMul"]
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "static" / "model_int8.onnx")).graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    bundle = load_bundle(tmp_path / "static")
+    service = NerService(bundle, OnnxRuntimeEngine(bundle, threads=1))
+    found = {e.label for e in service.entities(["Write to john.smith@example.com today."])[0]}
+    assert "EMAIL" in found
 
 
 def test_refuses_clearly_without_quantization_tools(tmp_path):
