@@ -87,6 +87,31 @@ class SchemaRegistry:
         self.stop()
 
 
+def launch_schema_registry(*, port: int = 0, log_dir: str | Path, cache_dir: Path | None = None,
+                           heap_mb: int = 256, progress: Progress | None = None) -> SchemaRegistry:
+    """Start the registry's JVM and return at once (call :meth:`SchemaRegistry.wait_until_ready`).
+
+    For callers that start something else meanwhile (``ner-stage broker``). Call it from the
+    thread that will outlive the registry: the JVM is told to stop when the thread that started
+    it ends (Linux ``PR_SET_PDEATHSIG`` follows the thread, not the process).
+    """
+    java = java_for_registry()
+    jar = build_jar(cache_dir, progress=progress)
+    logs = Path(log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    chosen = port or free_port()
+    log_path = logs / f"schema-registry-{chosen}.log"
+    command = [java, f"-Xmx{heap_mb}m", *JVM_FLAGS, "-Dquarkus.http.host=127.0.0.1",
+               f"-Dquarkus.http.port={chosen}", "-Dregistry.rules.global.compatibility=BACKWARD",
+               "-Dquarkus.banner.enabled=false", "-jar", str(jar)]
+    if progress:
+        progress(f"starting Apicurio Registry on 127.0.0.1:{chosen}")
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=die_with_parent)
+    return SchemaRegistry(chosen, process, log_path)
+
+
 def start_schema_registry(*, port: int = 0, log_dir: str | Path, cache_dir: Path | None = None,
                           heap_mb: int = 256, startup_timeout_s: float = 120.0,
                           progress: Progress | None = None, attempts: int = 3) -> SchemaRegistry:
@@ -96,24 +121,11 @@ def start_schema_registry(*, port: int = 0, log_dir: str | Path, cache_dir: Path
     :class:`~pipeline.schema_registry.artifacts.SchemaRegistryUnavailableError` when Java, Maven
     or the build are missing, :class:`SchemaRegistryStartError` when the registry fails to start.
     """
-    java = java_for_registry()
-    jar = build_jar(cache_dir, progress=progress)
-    logs = Path(log_dir)
-    logs.mkdir(parents=True, exist_ok=True)
     last: SchemaRegistryStartError | None = None
     for attempt in range(max(1, attempts if port == 0 else 1)):  # a free port can be taken before the JVM binds it
-        chosen = port or free_port()
-        log_path = logs / f"schema-registry-{chosen}.log"
-        command = [java, f"-Xmx{heap_mb}m", *JVM_FLAGS, "-Dquarkus.http.host=127.0.0.1",
-                   f"-Dquarkus.http.port={chosen}", "-Dregistry.rules.global.compatibility=BACKWARD",
-                   "-Dquarkus.banner.enabled=false", "-jar", str(jar)]
-        if progress and attempt == 0:
-            progress(f"starting Apicurio Registry on 127.0.0.1:{chosen}")
         started = time.monotonic()
-        with log_path.open("ab") as out:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True, preexec_fn=die_with_parent)
-        registry = SchemaRegistry(chosen, process, log_path)
+        registry = launch_schema_registry(port=port, log_dir=log_dir, cache_dir=cache_dir, heap_mb=heap_mb,
+                                          progress=progress if attempt == 0 else None)
         try:
             registry.wait_until_ready(startup_timeout_s)
         except SchemaRegistryStartError as exc:
@@ -121,7 +133,7 @@ def start_schema_registry(*, port: int = 0, log_dir: str | Path, cache_dir: Path
             last = exc
             continue
         log.info("schema_registry.started", url=registry.url, seconds=round(time.monotonic() - started, 1),
-                 log=str(log_path))
+                 log=str(registry.log_path))
         return registry
     assert last is not None
     raise last
