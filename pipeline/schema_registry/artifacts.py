@@ -38,9 +38,9 @@ class SchemaRegistryUnavailableError(KafkaStageError):
 def java_for_registry() -> str:
     """``java`` 17+ on PATH, or :class:`SchemaRegistryUnavailableError` naming what is missing."""
     try:
-        return java_executable()
+        return java_executable(needed_by="Apicurio Registry (the Schema Registry)")
     except JavaNotFoundError as exc:
-        raise SchemaRegistryUnavailableError(f"Apicurio Registry needs Java 17+: {exc}") from exc
+        raise SchemaRegistryUnavailableError(str(exc)) from exc
 
 
 def cached_jar(cache_dir: Path | None = None) -> Path | None:
