@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev,export,int8
 bash scripts/install-kafka.sh
 bash scripts/install-int8.sh
+bash scripts/install-schema-registry.sh
 bash scripts/install-chromium.sh
 bash scripts/install-postgres.sh
 .venv/bin/ruff check .
