@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engines.errors import EngineError, NerStageError
-from pipeline.config import ModelSettings
+from pipeline.config import DecodeSettings, ModelSettings
 from pipeline.errors import Unavailable
 from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyMiddleware
@@ -181,7 +181,8 @@ async def _require_ready(request: Request) -> None:
 
 
 def create_app(settings: HttpSettings | None = None, service: NerService | None = None,
-               model_settings: ModelSettings | None = None, redact_settings: RedactSettings | None = None) -> FastAPI:
+               model_settings: ModelSettings | None = None, redact_settings: RedactSettings | None = None,
+               decode_settings: DecodeSettings | None = None) -> FastAPI:
     """Build the app. Without ``service`` the model named by ``model_settings`` is loaded at start-up.
 
     ``/redact`` (the redaction package's router) redacts with a :class:`Redactor` built from
@@ -203,7 +204,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
         try:
             svc = service
             if svc is None:
-                svc = await asyncio.to_thread(NerService.from_settings, model_settings or ModelSettings.load())
+                svc = await asyncio.to_thread(NerService.from_settings, model_settings or ModelSettings.load(),
+                                              decode_settings or DecodeSettings.load())
             svc.add_batch_listener(metrics.on_engine_batch)
             state.service = svc
             state.batcher = Batcher(svc, max_batch_tokens=settings.batch_max_tokens,

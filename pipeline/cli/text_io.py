@@ -1,0 +1,39 @@
+"""Settings of the text-in, JSON-out commands (``predict``, ``redact``): where the texts come
+from, how the JSON is printed and (``predict``) the BEI request options. Settings like any
+other, so each is a flag, an ``NER_*`` variable and a config key (``NER_PRETTY=true``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pipeline.config import NerSettings
+
+
+class TextIOSettings(NerSettings):
+    """Input file and output form."""
+
+    file: str | None = Field(
+        None, description="JSONL file with one {\"text\": ...} object per line (instead of TEXT arguments).")
+    pretty: bool = Field(False, description="Indent the JSON output.")
+
+
+class PredictSettings(NerSettings):
+    """The per-request options of ``/predict_tokens`` (BEI's) as command defaults."""
+
+    raw_scores: bool = Field(False, description="With --aggregation none: raw logits instead of probabilities.")
+    truncate: bool = Field(False, description="Truncate long texts to the model window instead of windowing.")
+    truncation_direction: Literal["Right", "Left"] = Field("Right", description="Which end --truncate keeps.")
+
+
+class EvalSettings(NerSettings):
+    """What ``ner-stage eval`` scores and how it reports."""
+
+    spans: Literal["published", "model"] = Field(
+        "published", description="What is scored: 'published', the entities the worker and /redact publish (model "
+                                 "spans joined with the pattern recognizers, name parts merged, redaction settings "
+                                 "applied); 'model', the model's entity spans alone.")
+    label_map: str | None = Field(
+        None, description="YAML/JSON mapping of predicted labels to gold labels (null drops a label).")
+    json_report: bool = Field(False, description="Print the full report as JSON.")
