@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/OPERATIONS.md", "docs/KAFKA_CONTRACTS.md")
 BIN = str(Path(sys.executable).parent)
 FENCE = re.compile(r"^```(?:bash|sh|shell|console)\n(.*?)^```", re.S | re.M)
+PYTHON = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 #: command prefix -> why it does not run here (checked where said, or by hand)
 NOT_RUN = {
@@ -69,9 +70,26 @@ def commands(text: str) -> list[tuple[str, str | None]]:
 ALL = [(doc, cmd, shown) for doc in DOCS for cmd, shown in commands((ROOT / doc).read_text(encoding="utf-8"))]
 
 
+def python_blocks(text: str) -> list[tuple[str, str | None]]:
+    """(code, shown) per README Python block; a block ending in ``# ...`` lines shows what its
+    last expression evaluates to, so that expression is printed."""
+    out = []
+    for block in PYTHON.findall(text):
+        lines = block.rstrip("\n").splitlines()
+        shown_lines = []
+        while lines and lines[-1].startswith("#"):
+            shown_lines.insert(0, lines.pop()[1:].strip())
+        if shown_lines:
+            last = re.sub(r"\s+#\s.*$", "", lines.pop())
+            lines.append(f"print({last})")
+        out.append(("\n".join(lines), "".join(shown_lines) or None))
+    return out
+
+
 def matches(shown: str, output: str) -> bool:
-    pattern = ".*?".join(re.escape(part) for part in shown.split("..."))
-    return re.fullmatch(pattern, re.sub(r"\s*\n\s*", "", output.strip()), re.S) is not None
+    """``shown`` with ``...`` as a wildcard; whitespace is ignored (shown output is wrapped)."""
+    pattern = ".*?".join(re.escape(re.sub(r"\s+", "", part)) for part in shown.split("..."))
+    return re.fullmatch(pattern, re.sub(r"\s+", "", output), re.S) is not None
 
 
 def test_every_documented_command_is_run_or_says_why_not():
@@ -157,6 +175,12 @@ def test_http_examples_answer_what_the_readme_shows_and_are_timed_under_their_ro
         for route in ("/predict_tokens", "/async/predict_tokens", "/redact", "/"):  # curl -d: a form content type
             assert f'route="{route}",status="200"' in metrics or f'route="{route}",status="202"' in metrics, route
         assert 'route="unmatched"' not in metrics
+        for code, shown in python_blocks((ROOT / "README.md").read_text(encoding="utf-8")):
+            result = subprocess.run([sys.executable, "-c", code.replace("127.0.0.1:8080", f"127.0.0.1:{port}")],
+                                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+            assert result.returncode == 0, (code, result.stderr[-2000:])
+            if shown is not None:
+                assert matches(shown, result.stdout), f"README.md:\n{code}\nshown: {shown}\ngot: {result.stdout[:600]}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # bash and the server it started
         proc.wait(30)
