@@ -94,6 +94,7 @@ class WorkerStatus:
 
 class _Handler(BaseHTTPRequestHandler):
     status: WorkerStatus
+    timeout = 10  # seconds a client may idle on its socket: a stuck prober holds no thread for long
 
     def do_GET(self) -> None:  # the stdlib handler calls it by this name
         path = self.path.split("?", 1)[0]
