@@ -1,6 +1,7 @@
-"""Settings of the text-in, JSON-out commands (``predict``, ``redact``): where the texts come
-from, how the JSON is printed and (``predict``) the BEI request options. Settings like any
-other, so each is a flag, an ``NER_*`` variable and a config key (``NER_PRETTY=true``)."""
+"""Settings that only one-shot commands read: where ``predict``/``redact`` take texts from and
+how they print JSON, ``predict``'s BEI request options, what ``eval`` scores, how ``export``
+exports. Settings like any other, so each is a flag, an ``NER_*`` variable and a config key
+(``NER_PRETTY=true``)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,16 @@ class EvalSettings(NerSettings):
     label_map: str | None = Field(
         None, description="YAML/JSON mapping of predicted labels to gold labels (null drops a label).")
     json_report: bool = Field(False, description="Print the full report as JSON.")
+
+
+class ExportSettings(NerSettings):
+    """How ``ner-stage export`` turns a checkpoint into a bundle."""
+
+    opset: int = Field(17, ge=11, description="ONNX opset version.")
+    atol: float = Field(1e-3, gt=0, description="Largest allowed |ONNX - PyTorch| logit difference on the "
+                                                "verification texts.")
+    optimize: bool = Field(False, description="Also write an onnxruntime-optimised graph (fused attention etc.).")
+    quantize_int8: bool = Field(False, description="Also write an int8 dynamically quantised graph and use it; "
+                                                   "reports the logit drift.")
+    bundle_name: str | None = Field(None, description="Model name recorded in bundle.json (default: the HF_DIR "
+                                                      "name).")
