@@ -86,3 +86,6 @@ def test_requests_are_timed_under_their_route_whatever_the_content_type(client):
         assert client.post("/predict_tokens", content=b'{"inputs": ["hello"]}',
                            headers={"Content-Type": content_type}).status_code == 200
     assert count("/predict_tokens") == before + 3
+    # answered before routing (the body limit): still its route
+    assert client.post("/predict_tokens", content=b"x" * 4096).status_code == 413
+    assert 'route="/predict_tokens",status="413"' in client.get("/metrics").text
