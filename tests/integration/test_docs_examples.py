@@ -42,14 +42,14 @@ NOT_RUN = {
     "ner-stage bench": "a benchmark (minutes): run by hand, results in docs",
     ".venv/bin/python -m deploy.validate": "tests/unit/deploy runs the same checks",
     ".venv/bin/pytest": "a test run itself",
-    ".venv/bin/ner-stage topics": "tests/integration/kafka/test_topics_produce.py runs it on Apache Kafka",
-    ".venv/bin/ner-stage produce": "tests/integration/kafka/test_topics_produce.py runs it on Apache Kafka",
-    "printf": "writes the file the next line sends",
 }
 #: commands run below, by the test that runs them
 RUN_CLI = ('.venv/bin/ner-stage predict "My name is John Smith', ".venv/bin/ner-stage --help",
            '.venv/bin/ner-stage redact "Call Maria Garcia')
 SERVE = "NER_HASH_KEY=$(openssl rand -hex 32) NER_CALLBACK_SECRET=change-me"
+#: the README's Kafka block, run in order on the tests' Apache Kafka (for 127.0.0.1:40123)
+KAFKA = (".venv/bin/ner-stage topics", ".venv/bin/ner-stage produce", "printf ")
+DEFAULT_TOPICS = ["documents", "entities", "redacted", "dead-letters"]
 
 
 def commands(text: str) -> list[tuple[str, str | None]]:
@@ -95,7 +95,7 @@ def matches(shown: str, output: str) -> bool:
 def test_every_documented_command_is_run_or_says_why_not():
     assert len(ALL) >= 15
     for doc, cmd, _ in ALL:
-        run_here = cmd.startswith(SERVE) or cmd.startswith("curl ") or cmd.startswith(RUN_CLI)
+        run_here = cmd.startswith((SERVE, "curl ", *RUN_CLI, *KAFKA))
         assert run_here or any(cmd.startswith(prefix) for prefix in NOT_RUN), (
             f"{doc}: {cmd!r} is neither run by {Path(__file__).name} nor listed in NOT_RUN with a reason")
 
@@ -185,3 +185,22 @@ def test_http_examples_answer_what_the_readme_shows_and_are_timed_under_their_ro
         os.killpg(proc.pid, signal.SIGTERM)  # bash and the server it started
         proc.wait(30)
         receiver.shutdown()
+
+
+def test_kafka_examples_create_describe_and_produce_as_shown(env, kafka_broker, tmp_path):
+    """The README's topic names are the defaults; the session broker's other tests use their own."""
+    from pipeline.kafka import local_broker
+
+    local_broker.delete_topics(kafka_broker.bootstrap, DEFAULT_TOPICS, timeout_s=10)
+    try:
+        steps = [(doc, cmd, shown) for doc, cmd, shown in ALL if cmd.startswith(KAFKA)]
+        assert len(steps) >= 4
+        for doc, cmd, shown in steps:
+            line = cmd.replace("127.0.0.1:40123", kafka_broker.bootstrap).replace(".venv/bin/", f"{BIN}/")
+            result = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                    timeout=120, check=False)
+            assert result.returncode == 0, (cmd, result.stderr[-2000:])
+            if shown is not None:
+                assert matches(shown, result.stdout), f"{doc}: {cmd}\nshown: {shown}\ngot: {result.stdout[:600]}"
+    finally:
+        local_broker.delete_topics(kafka_broker.bootstrap, DEFAULT_TOPICS, timeout_s=10)
