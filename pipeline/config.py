@@ -32,10 +32,11 @@ from pipeline.errors import ConfigError
 S = TypeVar("S", bound="NerSettings")
 CONFIG_ENV = "NER_CONFIG"
 
-#: Every module that defines settings classes. A config-file key that no field of any of them
-#: (nor of any other loaded ``NerSettings`` subclass) knows is refused, naming the key: one file
-#: may serve several commands, so the keys of all of them are allowed. A new settings module
-#: adds its name here.
+#: Modules that define settings classes besides the ``settings.py`` of each package (found by
+#: file name). A config-file key that no field of any of them (nor of any other loaded
+#: ``NerSettings`` subclass) knows is refused, naming the key: one file may serve several
+#: commands, so the keys of all of them are allowed. Settings outside a ``settings.py`` add
+#: their module here.
 SETTINGS_MODULES = ("pipeline.config", "pipeline.http.settings", "pipeline.kafka.settings",
                     "pipeline.redact.settings", "pipeline.cli.run", "pipeline.cli.broker",
                     "pipeline.cli.text_io", "pipeline.kafka.topics")
@@ -64,7 +65,10 @@ def flag_name(field: str) -> str:
 
 def known_setting_names() -> set[str]:
     """Every setting name of every settings class (see ``SETTINGS_MODULES``), plus old names."""
-    for module in SETTINGS_MODULES:
+    package = Path(__file__).parent
+    found = [".".join(("pipeline", *path.relative_to(package).with_suffix("").parts))
+             for path in package.rglob("settings.py")]
+    for module in (*SETTINGS_MODULES, *sorted(found)):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # an optional area not installed: its keys are unknown
