@@ -51,8 +51,9 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """ner-stage: streaming named-entity recognition for Kafka pipelines and HTTP.
 
-    Every flag can also be set as NER_<FLAG_NAME> in the environment or in a config file
-    given with --config (or NER_CONFIG).
+    Every setting is a flag, an NER_<NAME> environment variable and a key in a config file
+    given with --config (or NER_CONFIG); each command's --help lists them with their variables.
+    (The benchmark parameters of `bench` are flags only.)
     """
 
 
