@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.server
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 from pipeline.kafka.local_broker import free_port
+from tests.integration.requires import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +48,7 @@ NOT_RUN = {
 #: commands run below, by the test that runs them
 RUN_CLI = ('.venv/bin/ner-stage predict "My name is John Smith', ".venv/bin/ner-stage --help",
            '.venv/bin/ner-stage redact "Call Maria Garcia')
-SERVE = "NER_HASH_KEY=$(openssl rand -hex 32) NER_CALLBACK_SECRET=change-me"
+SERVE = "NER_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') NER_CALLBACK_SECRET=change-me"
 #: the README's Kafka block, run in order on the tests' Apache Kafka (for 127.0.0.1:40123)
 KAFKA = (".venv/bin/ner-stage topics", ".venv/bin/ner-stage produce", "printf ")
 DEFAULT_TOPICS = ["documents", "entities", "redacted", "dead-letters"]
@@ -140,6 +142,8 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 
 def test_http_examples_answer_what_the_readme_shows_and_are_timed_under_their_routes(env):
+    if shutil.which("curl") is None:
+        skip_or_fail("the README's HTTP examples use curl, which is not on PATH")
     (serve,) = [cmd for _, cmd, _ in ALL if cmd.startswith(SERVE)]
     port, hook_port = free_port(), free_port()
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", hook_port), _Receiver)
