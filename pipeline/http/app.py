@@ -199,7 +199,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.store = await asyncio.to_thread(open_job_store, settings.jobs_db, max_queued=settings.max_queued_jobs,
-                                              pool_size=settings.jobs_db_pool_size)
+                                              pool_size=settings.jobs_db_pool_size,
+                                              wait_s=settings.jobs_db_timeout_s, breaker_s=settings.jobs_db_breaker_s)
         try:
             svc = service
             if svc is None:

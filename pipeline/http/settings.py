@@ -76,6 +76,13 @@ class HttpSettings(NerSettings):
                     "postgresql://USER:PASS@HOST:PORT/DB (shared by every replica).",
     )
     jobs_db_pool_size: int = Field(4, ge=1, le=64, description="PostgreSQL connections per replica.")
+    jobs_db_timeout_s: float = Field(
+        1.0, gt=0, le=60,
+        description="Longest a request waits for a PostgreSQL connection before its job route answers 503.")
+    jobs_db_breaker_s: float = Field(
+        5.0, gt=0, le=300,
+        description="After the jobs database was found unreachable, job routes answer 503 + Retry-After at once "
+                    "for this long, then one request probes it.")
     job_workers: int = Field(1, ge=1, le=64, description="Async jobs run at the same time (per replica).")
     job_retention_s: float = Field(7 * 24 * 3600.0, ge=1, description="Finished jobs are deleted after this.")
     max_queued_jobs: int = Field(10_000, ge=1, description="Queued async jobs before new ones get 429.")
@@ -96,7 +103,8 @@ class HttpSettings(NerSettings):
         default_factory=list,
         description="Hosts, IPs or CIDRs that callbacks may reach even though they are loopback/private/link-local.",
     )
-    callback_timeout_s: float = Field(10.0, gt=0, description="Timeout of one callback POST.")
+    callback_timeout_s: float = Field(
+        10.0, gt=0, description="Total deadline of one callback attempt (address check, connect, send, answer).")
     callback_max_attempts: int = Field(6, ge=1, le=50, description="Callback tries before the job records failure.")
     callback_backoff_s: float = Field(1.0, ge=0.0, description="First retry delay; doubles each try (with jitter).")
     callback_backoff_max_s: float = Field(300.0, ge=0.0, description="Longest delay between callback tries.")
