@@ -39,7 +39,7 @@ from pipeline.http.errors import (
     status_of,
 )
 from pipeline.http.jobs import JobStore, JobStoreError, open_job_store
-from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
+from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, check_texts
 from pipeline.http.metrics import Metrics
 from pipeline.http.routes import api, batched, ops
 from pipeline.http.runner import JobRunner
@@ -94,6 +94,20 @@ class _TimingMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
             self.metrics.request_seconds.labels(label, str(status)).observe(time.perf_counter() - started)
+
+
+class _HeadAsGet:
+    """``HEAD`` is ``GET`` without the body, on every route (RFC 9110): the app sees ``GET``
+    (routing, auth, limits alike) and uvicorn, which keeps the original scope, sends the
+    headers only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 def _error_response(state: ServerState, exc: BaseException) -> Response:
@@ -236,7 +250,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     app.state.ner = state
     dependencies = [Depends(_require_ready)]
     app.include_router(api, dependencies=dependencies)
-    app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None),
+    app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None,
+                                     check_texts=lambda texts: check_texts(texts, settings)),
                        dependencies=dependencies)
     app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
@@ -248,9 +263,9 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     # the docs, the viewer page): (method, path) pairs, since GET / is open and POST / is not
     open_routes = {(method, route.path) for router in (ops, viewer.router) for route in router.routes
                    for method in route.methods}
-    open_routes |= {(method, path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
-                    for method in ("GET", "HEAD")}
+    open_routes |= {("GET", path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)}
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_routes=open_routes,
                        on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
     app.add_middleware(_TimingMiddleware, metrics=metrics)
+    app.add_middleware(_HeadAsGet)
     return app

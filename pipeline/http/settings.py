@@ -62,8 +62,20 @@ class HttpSettings(NerSettings):
     max_headers: int = Field(100, ge=8, description="Most request headers (431).")
     limit_concurrency: int | None = Field(
         1000, ge=1,
-        description="Most open connections (or requests in flight) before new requests get 503 Retry-After; "
-                    "keep it under the process's open-file limit.")
+        description="Most requests in flight before new ones get 503 Retry-After (the /health and /ready probes "
+                    "are always answered).")
+    max_idle_connections: int = Field(
+        1000, ge=1,
+        description="Most connections without a request in progress (kept alive, or still sending a head); past "
+                    "it the least recently active one is closed to admit a new one.")
+    write_timeout_s: float = Field(
+        15.0, gt=0, le=600,
+        description="A client whose response fills the write buffer must read some of it within this, and all "
+                    "of it within this plus its size at write_min_rate; else the connection is cut.")
+    write_min_rate: int = Field(
+        16 * 1024, ge=0,
+        description="Slowest rate in bytes/s at which a client must read a large response (0: only "
+                    "write_timeout_s without progress cuts it).")
     # auth
     api_keys: list[SecretStr] = Field(
         default_factory=list,
