@@ -319,18 +319,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, error: ApiError) -> None:
         """Answer ``error`` and close the connection (lingering). While the app is answering an
-        earlier request on this connection, the refusal waits for that answer (reading stops);
-        a head that timed out then only closes."""
+        earlier, complete request on this connection, the refusal waits for that answer (reading
+        stops). When the request in progress is itself malformed (its body's framing) and not yet
+        answered, the app sees the client gone and the client gets the refusal."""
         self._disarm_head_timer()
         if self._lingering or self._deferred is not None or self.transport.is_closing():
             return
-        if self._busy() and not isinstance(error, RequestTimeoutError):
-            self._deferred = error
+        answering = self._busy()
+        if answering and not self.cycle.more_body:
+            self._deferred = error  # bytes after a complete request: answer that request first
             self.flow.pause_reading()
             return
+        if answering and not self.cycle.response_started:
+            self.cycle.disconnected = True  # what the app still sends is dropped
+            self.cycle.message_event.set()
+            answering = False
         log.info("request_refused", status=error.status, error_type=error.error_type)
         self.limits.on_refusal(error)
-        if self._busy() or not self.transport.can_write_eof():
+        if answering or not self.transport.can_write_eof():
             self.transport.close()
             return
         self._unset_keepalive_if_required()

@@ -132,11 +132,15 @@ def test_malformed_bytes_after_a_valid_request_get_its_answer_then_a_json_400(se
     assert json.loads(error)["error_type"] == "bad_request"
 
 
-def test_a_transfer_coding_other_than_chunked_is_a_json_400(server):
+def test_a_transfer_coding_other_than_chunked_or_broken_chunks_are_a_json_400(server):
     for coding in ("xchunked", "gzip", "chunked, gzip"):
         ((status, _, body),) = _answers(head("POST", "/predict_tokens", f"Authorization: Bearer {KEY}",
                                              f"Transfer-Encoding: {coding}") + b"0\r\n\r\n", server.url)
         assert status == 400 and json.loads(body)["field"] == "headers", coding
+    # a chunked body whose framing breaks while the route reads it: the JSON 400 too, not a bare close
+    ((status, _, body),) = _answers(head("POST", "/predict_tokens", f"Authorization: Bearer {KEY}",
+                                         "Transfer-Encoding: chunked") + b'5\r\n{"inp\r\nZZZ\r\n', server.url)
+    assert status == 400 and json.loads(body)["error_type"] == "bad_request"
 
 
 def test_head_is_get_without_the_body(server):
