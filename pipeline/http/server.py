@@ -182,6 +182,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         (``resume_writing`` comes when it is empty) before the deadline, progressing every
         ``write_timeout_s``."""
         super().pause_writing()
+        self._start_write_deadline()
+
+    def _start_write_deadline(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
         now, limits = self.loop.time(), self.limits
         self._write_left = self.transport.get_write_buffer_size()
         allowance = self._write_left / limits.write_min_rate if limits.write_min_rate else float("inf")
@@ -201,6 +206,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _write_check(self) -> None:
         self._write_timer = None
         now, left = self.loop.time(), self.transport.get_write_buffer_size()
+        if left == 0:  # all read
+            return
         if now < self._write_deadline and left < self._write_left:
             self._write_left = left  # progress: check again
             self._arm_write_timer(now)
@@ -237,6 +244,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        if self._write_timer is None and self.transport.get_write_buffer_size():
+            self._start_write_deadline()  # the end of a response is still unread (under the high-water mark)
         super().on_response_complete()
         if self._busy():  # a pipelined request started
             return
