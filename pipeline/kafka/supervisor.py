@@ -91,13 +91,19 @@ class StageSettings:
 
 
 def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | None = None, service=None):
-    """A ready-to-run :class:`Worker` (loads the model unless ``service`` is given). The record
-    view is built first, so a wrong path or field policy stops before the model loads."""
+    """A ready-to-run :class:`Worker` (loads the model unless ``service`` is given)."""
+    from pipeline.kafka.worker import Worker
+
+    return Worker(stage.kafka, build_processor(stage, service), index=index, stop=stop)
+
+
+def build_processor(stage: StageSettings, service=None):
+    """The worker's :class:`BatchProcessor`. The record view is built first, so a wrong path or
+    field policy stops before the model loads."""
     from functools import partial
 
     from pipeline.kafka.documents import read_document
     from pipeline.kafka.processor import BatchProcessor
-    from pipeline.kafka.worker import Worker
     from pipeline.records.build import build_view
     from pipeline.service import NerService
     from schemas.codec import create_codec
@@ -110,11 +116,10 @@ def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | N
                       codec=codec, contract=partial(read_document, codec, max_chars=settings.max_text_chars))
     if service is None:
         service = NerService.from_settings(stage.model, stage.decode)
-    processor = BatchProcessor(service, codec, entities_topic=settings.entities_topic,
-                               redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
-                               max_text_chars=settings.max_text_chars, redact=stage.redact,
-                               on_error=settings.on_error, view=view)
-    return Worker(settings, processor, index=index, stop=stop)
+    return BatchProcessor(service, codec, entities_topic=settings.entities_topic,
+                          redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
+                          max_text_chars=settings.max_text_chars, redact=stage.redact, on_error=settings.on_error,
+                          view=view)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
