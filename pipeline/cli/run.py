@@ -9,8 +9,10 @@ What it does, in order (progress on stderr, records on stdout as JSON lines):
 3. starts the HTTP server (``ner-stage serve``, a child process) and the Kafka worker (the
    same ``Worker`` as ``ner-stage worker``, on a thread of this process);
 4. produces a few sample documents (names, e-mails, phones, a long one, one poison record),
-   prints every entity, redacted and dead-letter record it reads back for them, and asks the
-   HTTP server's ``/predict_tokens`` for one text;
+   and one user-shaped record (a support ticket with subject, body and comments) that a second
+   worker redacts IN PLACE through the record view (``run_tickets.py``); prints every entity,
+   redacted and dead-letter record it reads back for them, and asks the HTTP server's
+   ``/predict_tokens`` for one text;
 5. shuts down cleanly: the worker drains and commits, the server gets SIGTERM, the broker
    stops. With ``--keep-running`` it keeps serving until Ctrl-C / SIGTERM.
 
@@ -43,6 +45,7 @@ from typing import Literal
 import click
 from pydantic import Field
 
+from pipeline.cli import run_tickets
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
 from pipeline.config import ModelSettings, NerSettings
 
@@ -147,6 +150,17 @@ def _produce(kafka, codec, docs: list[tuple[str, dict | None]]) -> None:
         raise DeliveryError("sample documents were not acknowledged by the broker")
 
 
+def _produce_raw(kafka, topic: str, key: str, value: bytes) -> None:
+    from confluent_kafka import Producer
+
+    from pipeline.kafka.errors import DeliveryError
+
+    producer = Producer({**kafka.producer_config(), "linger.ms": 0})
+    producer.produce(topic, value=value, key=key.encode(), headers=[("producer", b"ner-stage run")])
+    if producer.flush(30):
+        raise DeliveryError("the sample ticket was not acknowledged by the broker")
+
+
 def _end_offsets(consumer, topics: list[str]) -> list:
     from confluent_kafka import TopicPartition
 
@@ -175,7 +189,10 @@ def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s:
         if key not in keys:
             continue
         seen += 1
-        if msg.topic() == kafka.dlq_topic:
+        ticket = run_tickets.decode(msg.topic(), msg.value())
+        if ticket is not None:
+            yield msg.topic(), key, ticket
+        elif msg.topic() == kafka.dlq_topic:
             yield msg.topic(), key, {"dead_letter": read_error_headers(msg.headers()),
                                      "original_value": (msg.value() or b"").decode("utf-8", "replace")}
         else:
@@ -263,7 +280,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
         local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0))
     kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides)
     outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
-    local_broker.create_topics(bootstrap, [*kafka.input, *outputs], partitions=1)
+    local_broker.create_topics(bootstrap, [*kafka.input, *outputs, *run_tickets.topics()], partitions=1)
     _say(f"topics ready: input {','.join(kafka.input)} -> {', '.join(outputs)}")
 
     server = None
@@ -280,25 +297,38 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
     errors: list[BaseException] = []
     thread = threading.Thread(target=_run_worker, args=(worker, errors), name="ner-worker", daemon=True)
 
+    # the ticket worker: same model, its own topics and record view (a user's record, in place)
+    tickets = build_worker(run_tickets.ticket_stage(stage), 0, stop, service=worker.processor.service)
+    ticket_thread = threading.Thread(target=_run_worker, args=(tickets, errors), name="ner-tickets", daemon=True)
+
     def stop_worker() -> None:
         stop.set()
         thread.join(60)  # Worker._close releases the producer's connections before the broker stops
+        ticket_thread.join(60)
 
     thread.start()
+    ticket_thread.start()
     stack.callback(stop_worker)
-    _say(f"worker consuming {','.join(kafka.input)} in group {kafka.group}")
+    _say(f"worker consuming {','.join(kafka.input)} in group {kafka.group}; a second one redacts "
+         f"{run_tickets.TOPIC} in place (--text-fields {','.join(run_tickets.RECORD_VIEW['text_fields'])})")
 
     codec = create_codec(kafka.format)
     reader = Consumer({**kafka.consumer_config(), "group.id": f"ner-stage-run-reader-{uuid.uuid4().hex[:8]}"})
     stack.callback(reader.close)
-    reader.assign(_end_offsets(reader, outputs))
-    docs = _sample_documents(f"run-{uuid.uuid4().hex[:6]}", SAMPLE_TEXTS)
+    reader.assign(_end_offsets(reader, [*outputs, run_tickets.OUTPUTS["entities_topic"],
+                                        run_tickets.OUTPUTS["redacted_topic"]]))
+    run_id = f"run-{uuid.uuid4().hex[:6]}"
+    docs = _sample_documents(run_id, SAMPLE_TEXTS)
     _produce(kafka, codec, docs)
+    ticket_key, ticket_value = run_tickets.ticket_record(f"{run_id}-ticket")
+    _produce_raw(kafka, run_tickets.TOPIC, ticket_key, ticket_value)
     per_doc = len([t for t in (kafka.entities_topic, kafka.redacted_topic) if t])
-    expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0)
-    _say(f"produced {len(docs)} sample documents to {kafka.input[0]}; reading {expected} records back")
-    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout,
-                                         thread.is_alive):
+    expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0) + 2
+    _say(f"produced {len(docs)} sample documents to {kafka.input[0]} and a ticket to {run_tickets.TOPIC}; "
+         f"reading {expected} records back")
+    keys = {k for k, _ in docs} | {ticket_key}
+    for topic, key, record in _read_back(reader, kafka, codec, keys, expected, settings.timeout,
+                                         lambda: thread.is_alive() and ticket_thread.is_alive()):
         click.echo(json.dumps({"topic": topic, "key": key, "record": record}, ensure_ascii=False, default=str))
 
     if server is not None:

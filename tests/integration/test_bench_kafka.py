@@ -20,7 +20,8 @@ def test_bench_kafka_small_run_writes_json_and_png(tmp_path):
     naive = "3" if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch") else "0"
     out = subprocess.run(
         [sys.executable, "-m", "pipeline.cli.main", "bench", "kafka", "--docs", "40", "--naive-docs", naive,
-         "--threads", "1", "--timeout", "180", "--compression-type", "gzip,none", "--records", "8", "--out", str(tmp_path)],
+         "--threads", "1", "--timeout", "180", "--compression-type", "gzip,none", "--records", "8",
+         "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
