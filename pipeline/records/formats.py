@@ -12,8 +12,8 @@ in through :class:`WriterSchemaFormat`, which takes exactly two functions:
     decode_with_writer_schema(value) -> (record, writer_schema, schema_id | None)
     encode_with_schema(record, writer_schema, schema_id | None) -> bytes
 
-(schemaless Avro with ``--input-schema``: :func:`avro_file_format`; Confluent framing with a
-Schema Registry: :func:`registry_format` builds them on ``schemas.registry``). No resolution
+(``schemas/writer_schema.py``; schemaless Avro with ``--input-schema``: :func:`avro_file_format`;
+Confluent framing with a Schema Registry: :func:`registry_format`). No resolution
 against our document contract: the producer's writer schema is the schema of the output.
 
 Errors are the codecs' own (``schemas.errors.RecordError`` subclasses: dead-letter the record).
@@ -21,16 +21,13 @@ Errors are the codecs' own (``schemas.errors.RecordError`` subclasses: dead-lett
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
-from pipeline.errors import ConfigError
-from schemas.codec import JsonCodec, read_avro, write_avro
+from schemas.codec import JsonCodec
 from schemas.errors import InvalidUtf8Error, MalformedRecordError, SchemaMismatchError
 
 TEXT_FIELD = "@value"  # the one "field" of --format text
@@ -109,36 +106,19 @@ class WriterSchemaFormat:
         return Decoded(record, lambda tree: encode(tree, writer, schema_id), writer, schema_id)
 
 
-def load_avro_schema(path: str) -> dict:
-    """A ``.avsc`` file parsed by fastavro (a start-up error names the file, not a traceback)."""
-    import fastavro
-
-    try:
-        return fastavro.parse_schema(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--input-schema {path}: cannot read an Avro schema: {exc}") from exc
-    except Exception as exc:  # fastavro's SchemaParseException and friends
-        raise ConfigError(f"--input-schema {path}: not a valid Avro schema: {exc}") from exc
-
-
 def avro_file_format(path: str) -> WriterSchemaFormat:
     """Schemaless Avro whose writer schema is the ``--input-schema`` file."""
-    schema = load_avro_schema(path)
-    return WriterSchemaFormat("avro", lambda value: (read_avro(value, schema), schema, None),
-                              lambda record, writer, _id: write_avro(record, writer, "record"), schema)
+    from schemas.writer_schema import decode_schemaless, encode_with_schema, load_input_schema
+
+    schema = load_input_schema(path)
+    return WriterSchemaFormat("avro", lambda value: (decode_schemaless(value, schema), schema, None),
+                              encode_with_schema, schema)
 
 
 def registry_format(codec: Any) -> WriterSchemaFormat:
-    """Confluent framing: the writer schema fetched by the value's schema id, written back under
-    the same id. ``codec`` is a ``schemas.registry.RegistryAvroCodec`` (its client and cache)."""
-    from schemas.registry import frame, unframe
+    """Confluent framing: the writer schema fetched by the value's schema id (cached in ``codec``,
+    a ``schemas.registry.RegistryAvroCodec``), written back under the same id."""
+    from schemas.writer_schema import decode_with_writer_schema, encode_with_schema
 
-    def decode(value: bytes) -> tuple[dict, dict, int | None]:
-        schema_id, body = unframe(value)
-        writer = codec._writer_schema(schema_id)
-        return read_avro(body, writer), writer, schema_id
-
-    def encode(record: dict, writer: dict, schema_id: int | None) -> bytes:
-        return frame(schema_id, write_avro(record, writer, "record"))
-
-    return WriterSchemaFormat("avro-registry", decode, encode)
+    return WriterSchemaFormat("avro-registry", lambda value: decode_with_writer_schema(value, codec),
+                              encode_with_schema)
