@@ -21,6 +21,7 @@ Errors are the codecs' own (``schemas.errors.RecordError`` subclasses: dead-lett
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -56,9 +57,24 @@ def _json_encode(tree: Any) -> bytes:
         raise SchemaMismatchError(f"the record cannot be written back as JSON: {type(exc).__name__}") from exc
 
 
+def _non_finite(tree: Any) -> bool:
+    """Any NaN/Infinity (``json`` reads them; orjson would write them back as null)?"""
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class JsonFormat:
     """Any JSON object (strict UTF-8; lone-surrogate escapes become U+FFFD as on every front
-    door). Written back with orjson: key order and every value kept."""
+    door). Written back with orjson: key order and every value kept; a record it could not
+    write back as it came (NaN, Infinity) is refused when read."""
 
     name = "json"
 
@@ -66,7 +82,10 @@ class JsonFormat:
         self._codec = JsonCodec()
 
     def decode(self, value: bytes | None) -> Decoded:
-        return Decoded(self._codec.decode(value, "document", ""), _json_encode)
+        tree = self._codec.decode(value, "document", "")
+        if (b"NaN" in value or b"Infinity" in value) and _non_finite(tree):
+            raise SchemaMismatchError("the record holds NaN or Infinity, which JSON cannot carry back out")
+        return Decoded(tree, _json_encode)
 
 
 class TextFormat:

@@ -6,8 +6,9 @@ are joined, in path order, with :data:`SEPARATOR` (a blank line: no detector and
 merge crosses a line break) into the document text the model and the recognizers see. So one
 record is one document: the model runs once per record, and a value detected in one field is
 propagated to every other field (``pipeline.redact.propagation`` works on the joined text).
-``--max-text-chars`` bounds the sum over the fields. A path that matches nothing is fine; a
-match that is neither a string nor null is a :class:`FieldTypeError` naming the path.
+``--max-text-chars`` bounds the sum over the fields (with the blank lines between them). A path
+that matches nothing is fine; a match that is neither a string nor null is a
+:class:`FieldTypeError` naming the path.
 
 Redacting (:meth:`RecordView.redact`): detections on the joined text are clipped to each
 field and anonymized field by field, so every entity lies in one field (``field`` + offsets
@@ -140,8 +141,8 @@ class RecordView:
         for path in self.paths:
             for match in path.matches(decoded.tree):
                 text = match.value
-                if text is None:
-                    continue
+                if text is None or text == "":
+                    continue  # nothing to scan (and nothing to write back)
                 if not isinstance(text, str):
                     raise FieldTypeError(f"the value at {match.path} is not a string", path=match.path)
                 if fields:
@@ -149,10 +150,9 @@ class RecordView:
                 fields.append(Scanned(match.path, pos, pos + len(text), match))
                 pieces.append(text)
                 pos += len(text)
-        total = sum(f.end - f.start for f in fields)
-        if total > self.max_chars:
-            raise TextTooLongError(f"the scanned fields have {total} characters; the limit is {self.max_chars}",
-                                   field="text")
+                if pos > self.max_chars:  # checked as it grows: a record of a million fields stops here
+                    raise TextTooLongError(f"the scanned fields have more than {self.max_chars} characters (with "
+                                           "the blank lines between them)", field="text")
         doc_id = self._id(decoded.tree, key, topic, partition, offset)
         return Document(doc_id, SEPARATOR.join(pieces), tuple(fields), decoded, rewritten)
 

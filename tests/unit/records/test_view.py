@@ -110,10 +110,14 @@ def test_a_non_string_at_a_text_path_is_a_record_error_naming_the_path_not_the_v
 
 
 def test_max_text_chars_bounds_the_sum_over_fields():
-    view = RecordView(text_fields=["a", "b"], fmt=_view().fmt, max_chars=10)
-    assert view.read(b'{"a": "12345", "b": "12345"}', None, "t", 0, 0).text == "12345\n\n12345"
+    view = RecordView(text_fields=["a", "b[*]"], fmt=_view().fmt, max_chars=12)
+    assert view.read(b'{"a": "12345", "b": ["12345"]}', None, "t", 0, 0).text == "12345\n\n12345"
     with pytest.raises(TextTooLongError):
-        view.read(b'{"a": "12345", "b": "123456"}', None, "t", 0, 0)
+        view.read(b'{"a": "12345", "b": ["123456"]}', None, "t", 0, 0)
+    many = orjson.dumps({"b": ["x"] * 100_000})  # the blank lines count: a million tiny fields cannot slip by
+    with pytest.raises(TextTooLongError):
+        view.read(many, None, "t", 0, 0)
+    assert view.read(orjson.dumps({"b": [""] * 100_000}), None, "t", 0, 0).fields == ()  # empty: nothing to scan
 
 
 @pytest.mark.parametrize(("id_field", "record", "key", "expected"), [
@@ -208,3 +212,12 @@ def test_avro_in_place_keeps_the_writer_schema_and_nulls_removed_fields():
 def test_avro_schema_checks_at_start(policies, paths, match):
     with pytest.raises(ConfigError, match=match):
         _avro_view(policies, paths)
+
+
+@pytest.mark.parametrize("value", [b'{"body": "x", "n": NaN}', b'{"body": "x", "n": [1, -Infinity]}'])
+def test_json_that_cannot_be_written_back_as_it_came_is_a_record_error(value):
+    from schemas.errors import SchemaMismatchError
+
+    with pytest.raises(SchemaMismatchError):
+        _view(redacted_mode="in-place").read(value, None, "t", 0, 0)
+    assert _view().read(b'{"body": "NaN and Infinity are words"}', None, "t", 0, 0).text.startswith("NaN")
