@@ -48,6 +48,7 @@ from pydantic import Field
 from pipeline.cli import run_tickets
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
 from pipeline.config import ModelSettings, NerSettings
+from pipeline.records.settings import RecordSettings
 
 SAMPLE_TEXTS = [
     "My name is John Smith and my email is john.smith@example.com",
@@ -225,6 +226,7 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 
 @click.command("run", context_settings={"max_content_width": 110})
 @settings_options(RunSettings)
+@settings_options(RecordSettings, multi=("field_policy",))
 @model_options
 def command(**kwargs) -> None:
     """Run the whole stage on embedded defaults: a local broker (unless --bootstrap), the Kafka
@@ -233,7 +235,9 @@ def command(**kwargs) -> None:
 
     Topic and group names come from the worker's settings (NER_INPUT, NER_ENTITIES_TOPIC,
     NER_REDACTED_TOPIC, NER_DLQ_TOPIC, NER_GROUP or --config); defaults documents, entities,
-    redacted, dead-letters and group ner-stage.
+    redacted, dead-letters and group ner-stage. The record view flags (--text-fields,
+    --redacted-mode, ...) set how the main worker reads its input topic (e.g. your own records
+    with --bootstrap and --keep-running); the sample ticket always shows field mapping in place.
     """
     _log_to_stderr()
     config = kwargs.get("config_file")
@@ -242,9 +246,10 @@ def command(**kwargs) -> None:
         model_flags.append(f"--config={config}")
     model = model_settings(kwargs)
     settings = settings_from(RunSettings, kwargs)
+    records = settings_from(RecordSettings, kwargs)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        status = _stage(stack, settings, model, model_flags, config)
+        status = _stage(stack, settings, model, model_flags, config, records)
     if status:
         sys.exit(status)
 
@@ -253,7 +258,8 @@ def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config) -> int:
+def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config,
+           records: RecordSettings | None = None) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
@@ -291,7 +297,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
 
     _say(f"loading model {model.model} on {model.engine} for the worker")
     stage = StageSettings(kafka=kafka, model=model, decode=DecodeSettings.load(config),
-                          redact=RedactSettings.load(config))
+                          redact=RedactSettings.load(config), records=records or RecordSettings.load(config))
     stop = threading.Event()
     worker = build_worker(stage, 0, stop)
     errors: list[BaseException] = []

@@ -18,13 +18,14 @@ SECRETS = {"api_keys", "callback_secret", "hash_key"}
 def _settings(command: str) -> list[type]:
     from pipeline.cli.broker import BrokerSettings
     from pipeline.cli.run import RunSettings
+    from pipeline.records.settings import RecordSettings
 
     return {"broker": [BrokerSettings],
             "serve": [HttpSettings, RedactSettings, ModelSettings],
             "predict": [DecodeSettings, ModelSettings],
             "eval": [DecodeSettings, ModelSettings],
             "redact": [RedactSettings, ModelSettings],
-            "run": [RunSettings, ModelSettings]}[command]
+            "run": [RunSettings, RecordSettings, ModelSettings]}[command]
 
 
 @pytest.mark.parametrize("command", ["serve", "predict", "eval", "redact", "run", "broker"])
