@@ -57,7 +57,8 @@ MESSAGES: dict[type[BaseException], str] = {
     InvalidUtf8Error: "the value (or a string in it) is not valid UTF-8",
     MalformedRecordError: "the value cannot be decoded in the configured format (empty, not JSON/Avro, "
                           "or nested too deeply)",
-    SchemaMismatchError: "the record does not match the document contract (schemas/avro/document.avsc)",
+    SchemaMismatchError: "the record does not match its schema (the document contract schemas/avro/document.avsc, "
+                         "or with --text-fields the writer schema), or cannot be written back",
     RecordError: "the record cannot be decoded",
     MissingTextError: "the document has no text, or an empty one",
     FieldTypeError: "a value at a --text-fields path is not a string",
