@@ -7,9 +7,10 @@ field path made concrete, ``comments[2].text``) goes into ``ner.error.message``,
         ├── IdFieldError         the id path (or the key for @key) is not a usable id
         └── FieldPolicyError     a field policy's operator does not fit the value's type
 
-    ConfigError (pipeline.errors)
-    └── PathError (paths.py)     a configured path breaks the grammar, or a check against the
-                                 Avro schema at start-up fails (FieldPolicyConfigError)
+    ConfigError (pipeline.errors)  start-up: the worker stops before it consumes anything
+    ├── PathError (paths.py)     a configured path breaks the grammar (or is given twice)
+    └── FieldPolicyConfigError   a field policy is refused (unknown operator, remove on an index)
+    (a text path or policy the known Avro schema does not allow is a ConfigError naming both)
 """
 
 from __future__ import annotations
