@@ -101,9 +101,6 @@ class RegistryAvroCodec:
                                           f"{type(exc).__name__}") from exc
         return self._writers[schema_id]
 
-    #: the name the record view (pipeline.records.formats, branch i20) was written against
-    _writer_schema = writer_schema
-
     def decode(self, data: bytes | None, contract: Contract, topic: str) -> dict:
         if data is None:
             raise MalformedRecordError("record has no value (tombstone)")

@@ -2,9 +2,11 @@
 # Apicurio Registry (Confluent-compatible Schema Registry API) for the integration tests and
 # `ner-stage broker --schema-registry`: builds one runnable jar from Maven Central artifacts into
 # .cache/apicurio-2.4.2/ once (python -m pipeline.schema_registry; Quarkus project in
-# pipeline/schema_registry/apicurio/). Does nothing when the jar is cached (under a second).
+# pipeline/schema_registry/apicurio/), then records a class-data archive of one start beside it
+# (~10-25 s; starts go from 4.5-6 s to 3-4 s). Does nothing when both are cached (under a second).
 # Needs java 17+ and mvn: both are on the CI machines. Measured on the 2-core development VM:
-# 50-100 s cold (~1,400 artifacts, ~200 MB into ~/.m2), 100 s with ~/.m2 warm under load.
+# 50 s cold on a quiet machine, 220 s under heavy load (~1,400 artifacts, ~210 MB into ~/.m2;
+# a 136 MB jar); 80-100 s with ~/.m2 warm.
 # Under CI=true a failure stops the run (the avro-registry tests must run against it there);
 # elsewhere it warns and those tests skip.
 set -uo pipefail

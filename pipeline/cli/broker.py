@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -104,16 +105,25 @@ def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
     return cluster
 
 
-def _start_registry(settings: BrokerSettings, broker, stack: ExitStack):
-    """Apicurio Registry beside the broker, its log beside the broker's; stopped when ``stack`` closes."""
-    from pipeline.schema_registry import start_schema_registry
+def _start_with_registry(settings: BrokerSettings, kind: str, stack: ExitStack):
+    """The broker and Apicurio Registry, whose JVM is launched first so both start at once (each
+    takes seconds to answer). Both stop when ``stack`` closes, also when either fails to start."""
+    from pipeline.schema_registry import SchemaRegistryStartError, launch_schema_registry, start_schema_registry
 
-    log_dir = getattr(broker, "log_dir", None) or Path(broker.log_path).parent
-    registry = stack.enter_context(start_schema_registry(
-        log_dir=log_dir, cache_dir=Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None,
-        progress=_progress))
+    if settings.broker_data_dir:
+        log_dir = Path(settings.broker_data_dir) / "logs"
+    else:
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ner-stage-schema-registry-")))
+    cache_dir = Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None
+    registry = stack.enter_context(launch_schema_registry(log_dir=log_dir, cache_dir=cache_dir, progress=_progress))
+    broker = _start(settings, kind, stack)
+    try:
+        registry.wait_until_ready(timeout_s=120.0)
+    except SchemaRegistryStartError as exc:  # e.g. its free port was taken meanwhile: start it again, retrying
+        _progress(f"note: {str(exc).splitlines()[0]}; starting it again")
+        registry = stack.enter_context(start_schema_registry(log_dir=log_dir, cache_dir=cache_dir))
     _progress(f"Schema Registry log: {registry.log_path}")
-    return registry
+    return broker, registry
 
 
 @click.command("broker", context_settings={"max_content_width": 110})
@@ -142,9 +152,11 @@ def command(config_file, **flags) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with ExitStack() as stack:
-        broker = _start(settings, kind, stack)
+        if settings.broker_schema_registry:
+            broker, registry = _start_with_registry(settings, kind, stack)
+        else:
+            broker, registry = _start(settings, kind, stack), None
         ready = {"bootstrap": broker.bootstrap, "kind": kind}
-        registry = _start_registry(settings, broker, stack) if settings.broker_schema_registry else None
         if registry is not None:
             ready["schema_registry"] = registry.url
         click.echo(json.dumps(ready))

@@ -24,6 +24,7 @@ from pipeline.schema_registry.server import (
     CCOMPAT_PATH,
     SchemaRegistry,
     SchemaRegistryStartError,
+    launch_schema_registry,
     start_schema_registry,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "SchemaRegistryUnavailableError",
     "build_jar",
     "cached_jar",
+    "launch_schema_registry",
     "registry_available",
     "start_schema_registry",
 ]

@@ -27,7 +27,7 @@ def schema_registry(tmp_path_factory) -> Iterator[SchemaRegistry]:
         registry = start_schema_registry(log_dir=tmp_path_factory.mktemp("schema-registry"),
                                          progress=lambda line: print(line, file=sys.stderr, flush=True))
     except SchemaRegistryUnavailableError as exc:
-        skip_or_fail(f"needs Apicurio Registry (java 17+, mvn): {exc}")  # pytest caches it for the session
+        skip_or_fail(str(exc))  # pytest caches it for the session
     with registry:
         yield registry
 

@@ -116,6 +116,10 @@ def test_bad_values_are_record_errors_and_a_registry_that_is_down_is_not(schema_
                          (frame(schema_id, b"\xff" * 12), SchemaMismatchError)):
         with pytest.raises(error):
             decode_with_writer_schema(value, codec)
+    json_schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}
+    json_id = codec.client.register_schema(unique_subject("json"), Schema(json.dumps(json_schema), "JSON"))
+    with pytest.raises(SchemaMismatchError, match="not Avro"):
+        decode_with_writer_schema(frame(json_id, b"{}"), codec)
     good = encode_with_schema(TICKET, codec.writer_schema(schema_id), schema_id)
     with pytest.raises(SchemaMismatchError, match="left after the record"):
         decode_with_writer_schema(good + b"\x00", codec)

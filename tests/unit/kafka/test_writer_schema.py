@@ -57,9 +57,15 @@ def test_bad_values_are_record_errors_naming_no_value(schema_file):
         with pytest.raises(error):
             decode_schemaless(bad, schema)
         assert issubclass(error, RecordError)
-    with pytest.raises(SchemaMismatchError) as info:
-        encode_with_schema({**RECORD, "lines": [{"sku": "A-1", "text": 7}]}, schema, None)
-    assert "Zoë" not in str(info.value) and "José" not in str(info.value)
+    # a rewrite that no longer fits the schema: the message names the field, never the value
+    for broken, field in (({**RECORD, "lines": [{"sku": "A-1", "text": 7}]}, "lines"),
+                          ({**RECORD, "note": ["Zoë"]}, "note"), ({**RECORD, "state": "José"}, None),
+                          ({**RECORD, "id": "Zoë"}, "id"), ({**RECORD, "note": "Zoë \ud800"}, None)):
+        with pytest.raises(SchemaMismatchError) as info:
+            encode_with_schema(broken, schema, None)
+        message = str(info.value)
+        assert "Zoë" not in message and "José" not in message and "7" not in message, message
+        assert field is None or message.endswith(f"on field {field}"), message
 
 
 @pytest.mark.parametrize("content, message", [
