@@ -46,7 +46,7 @@ def command(texts, **kwargs) -> None:
     if not uses_contract(records, "json"):
         if not io.file:
             raise click.UsageError("--text-fields, --id-field, --redacted-mode and --field-policy read --file records")
-        view = build_view(records, "json", max_chars=model.max_chars, redact=settings)
+        view = build_view(records, "json", max_chars=model.max_text_chars, redact=settings)
     inputs = read_texts(texts, io.file) if view is None else []
     service = None
     if settings.model_spans:
