@@ -28,6 +28,10 @@ framing) is set beside the sum of the records' key and value sizes (uncompressed
 
 Targets (issue 4): end to end >= 85% of engine-only docs/s; >= 5x the naive worker.
 
+With ``--records N`` (default 600; 0 skips) the records case runs too: N records of 3 text
+fields redacted in place vs the same texts joined in one envelope document, side by side
+(``kafka_records.py``; issue 20's target: in-place >= 0.95 of the envelope's docs/s).
+
 The passes run one after another, so other work on the machine skews their ratio; the JSON
 records the 1-minute load average after each pass (``os.getloadavg``) to make that visible.
 """
@@ -46,6 +50,7 @@ import click
 
 from pipeline.bench.common import progress, pyplot, sample_texts, save
 from pipeline.bench.kafka_codecs import codec_cpu, codec_stage, parse_codecs, print_codecs, wire_bytes
+from pipeline.bench.kafka_records import print_records, records_case
 from pipeline.cli.options import model_options, model_settings
 
 TARGET_VS_ENGINE = 0.85
@@ -318,10 +323,14 @@ def _plot(result: dict, path: Path) -> None:
               help="Output codec(s) of the worker (none, gzip, snappy, lz4, zstd); several, comma-separated, run the "
                    "end-to-end pass once each, side by side, with its bytes on the wire (default: the worker's "
                    "setting, NER_COMPRESSION_TYPE).")
+@click.option("--records", "records", type=int, default=600, show_default=True,
+              help="Records case: this many records of 3 text fields redacted in place vs the same texts joined in "
+                   "one envelope document, side by side (kafka_records.py); 0 skips it.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Directory for kafka.json and kafka.png.")
 @model_options
-def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, timeout, out_dir, **kwargs) -> None:
+def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, records, timeout, out_dir,
+            **kwargs) -> None:
     """Kafka stage throughput end to end vs engine-only and vs a naive per-record worker."""
     from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
@@ -379,6 +388,9 @@ def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, tim
             progress(f"codec CPU: producing the {len(e2e['output_values'])} output records again with each codec")
             result["codec_cpu"] = codec_cpu(broker.bootstrap, e2e["output_values"],
                                              ["none", *[c for c in codec_names if c != "none"]], run)
+        if records:
+            result["records_case"] = records_case(service, stage, mixed_texts(3 * records, seed=29),
+                                                  broker.bootstrap, run, timeout, _kafka_end_to_end)
         progress(f"engine-only, second half: {len(texts) - half} documents")
         second_s, rest = _engine_only(service, texts[half:], batch)
         _record(result, "engine_only", first_s + second_s)
@@ -502,6 +514,7 @@ def _print(result: dict) -> None:
         mark = "" if target is None else f"  (target {target['target']}: {'met' if target['met'] else 'MISSED'})"
         click.echo(f"  {name:<28} {value:6.2f}{mark}")
     print_codecs(result)
+    print_records(result)
     check = result.get("end_to_end_check")
     if check:
         click.echo(f"  entity records {check['entity_records']} for {check['documents']} documents; spans equal to the "

@@ -9,8 +9,10 @@ What it does, in order (progress on stderr, records on stdout as JSON lines):
 3. starts the HTTP server (``ner-stage serve``, a child process) and the Kafka worker (the
    same ``Worker`` as ``ner-stage worker``, on a thread of this process);
 4. produces a few sample documents (names, e-mails, phones, a long one, one poison record),
-   prints every entity, redacted and dead-letter record it reads back for them, and asks the
-   HTTP server's ``/predict_tokens`` for one text;
+   and one user-shaped record (a support ticket with subject, body and comments) that a second
+   worker redacts IN PLACE through the record view (``run_tickets.py``); prints every entity,
+   redacted and dead-letter record it reads back for them, and asks the HTTP server's
+   ``/predict_tokens`` for one text;
 5. shuts down cleanly: the worker drains and commits, the server gets SIGTERM, the broker
    stops. With ``--keep-running`` it keeps serving until Ctrl-C / SIGTERM.
 
@@ -43,8 +45,10 @@ from typing import Literal
 import click
 from pydantic import Field
 
+from pipeline.cli import run_tickets
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
 from pipeline.config import DecodeSettings, ModelSettings, NerSettings
+from pipeline.records.settings import RecordSettings
 
 SAMPLE_TEXTS = [
     "My name is John Smith and my email is john.smith@example.com",
@@ -147,6 +151,17 @@ def _produce(kafka, codec, docs: list[tuple[str, dict | None]]) -> None:
         raise DeliveryError("sample documents were not acknowledged by the broker")
 
 
+def _produce_raw(kafka, topic: str, key: str, value: bytes) -> None:
+    from confluent_kafka import Producer
+
+    from pipeline.kafka.errors import DeliveryError
+
+    producer = Producer({**kafka.producer_config(), "linger.ms": 0})
+    producer.produce(topic, value=value, key=key.encode(), headers=[("producer", b"ner-stage run")])
+    if producer.flush(30):
+        raise DeliveryError("the sample ticket was not acknowledged by the broker")
+
+
 def _end_offsets(consumer, topics: list[str]) -> list:
     from confluent_kafka import TopicPartition
 
@@ -175,7 +190,10 @@ def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s:
         if key not in keys:
             continue
         seen += 1
-        if msg.topic() == kafka.dlq_topic:
+        ticket = run_tickets.decode(msg.topic(), msg.value())
+        if ticket is not None:
+            yield msg.topic(), key, ticket
+        elif msg.topic() == kafka.dlq_topic:
             yield msg.topic(), key, {"dead_letter": read_error_headers(msg.headers()),
                                      "original_value": (msg.value() or b"").decode("utf-8", "replace")}
         else:
@@ -208,6 +226,7 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 
 @click.command("run", context_settings={"max_content_width": 110})
 @settings_options(RunSettings)
+@settings_options(RecordSettings, multi=("field_policy",))
 @settings_options(DecodeSettings)
 @model_options
 def command(**kwargs) -> None:
@@ -217,7 +236,9 @@ def command(**kwargs) -> None:
 
     Topic and group names come from the worker's settings (NER_INPUT, NER_ENTITIES_TOPIC,
     NER_REDACTED_TOPIC, NER_DLQ_TOPIC, NER_GROUP or --config); defaults documents, entities,
-    redacted, dead-letters and group ner-stage.
+    redacted, dead-letters and group ner-stage. The record view flags (--text-fields,
+    --redacted-mode, ...) set how the main worker reads its input topic (e.g. your own records
+    with --bootstrap and --keep-running); the sample ticket always shows field mapping in place.
     """
     _log_to_stderr()
     config = kwargs.get("config_file")
@@ -227,10 +248,11 @@ def command(**kwargs) -> None:
     model = model_settings(kwargs)
     settings = settings_from(RunSettings, kwargs)
     decode = settings_from(DecodeSettings, kwargs)
+    records = settings_from(RecordSettings, kwargs)
     model_flags += as_flags(DecodeSettings, decode.model_dump())  # the server decodes /redact alike
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        status = _stage(stack, settings, model, decode, model_flags, config)
+        status = _stage(stack, settings, model, decode, model_flags, config, records)
     if status:
         sys.exit(status)
 
@@ -239,7 +261,8 @@ def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: list[str], config) -> int:
+def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: list[str], config,
+           records: RecordSettings | None = None) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
@@ -265,7 +288,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: 
         local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0))
     kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides)
     outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
-    local_broker.create_topics(bootstrap, [*kafka.input, *outputs], partitions=1)
+    local_broker.create_topics(bootstrap, [*kafka.input, *outputs, *run_tickets.topics()], partitions=1)
     _say(f"topics ready: input {','.join(kafka.input)} -> {', '.join(outputs)}")
 
     server = None
@@ -276,31 +299,44 @@ def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: 
 
     _say(f"loading model {model.model} on {model.engine} for the worker")
     stage = StageSettings(kafka=kafka, model=model, decode=decode,
-                          redact=RedactSettings.load(config))
+                          redact=RedactSettings.load(config), records=records or RecordSettings.load(config))
     stop = threading.Event()
     worker = build_worker(stage, 0, stop)
     errors: list[BaseException] = []
     thread = threading.Thread(target=_run_worker, args=(worker, errors), name="ner-worker", daemon=True)
 
+    # the ticket worker: same model, its own topics and record view (a user's record, in place)
+    tickets = build_worker(run_tickets.ticket_stage(stage), 0, stop, service=worker.processor.service)
+    ticket_thread = threading.Thread(target=_run_worker, args=(tickets, errors), name="ner-tickets", daemon=True)
+
     def stop_worker() -> None:
         stop.set()
         thread.join(60)  # Worker._close releases the producer's connections before the broker stops
+        ticket_thread.join(60)
 
     thread.start()
+    ticket_thread.start()
     stack.callback(stop_worker)
-    _say(f"worker consuming {','.join(kafka.input)} in group {kafka.group}")
+    _say(f"worker consuming {','.join(kafka.input)} in group {kafka.group}; a second one redacts "
+         f"{run_tickets.TOPIC} in place (--text-fields {','.join(run_tickets.RECORD_VIEW['text_fields'])})")
 
     codec = create_codec(kafka.format)
     reader = Consumer({**kafka.consumer_config(), "group.id": f"ner-stage-run-reader-{uuid.uuid4().hex[:8]}"})
     stack.callback(reader.close)
-    reader.assign(_end_offsets(reader, outputs))
-    docs = _sample_documents(f"run-{uuid.uuid4().hex[:6]}", SAMPLE_TEXTS)
+    reader.assign(_end_offsets(reader, [*outputs, run_tickets.OUTPUTS["entities_topic"],
+                                        run_tickets.OUTPUTS["redacted_topic"]]))
+    run_id = f"run-{uuid.uuid4().hex[:6]}"
+    docs = _sample_documents(run_id, SAMPLE_TEXTS)
     _produce(kafka, codec, docs)
+    ticket_key, ticket_value = run_tickets.ticket_record(f"{run_id}-ticket")
+    _produce_raw(kafka, run_tickets.TOPIC, ticket_key, ticket_value)
     per_doc = len([t for t in (kafka.entities_topic, kafka.redacted_topic) if t])
-    expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0)
-    _say(f"produced {len(docs)} sample documents to {kafka.input[0]}; reading {expected} records back")
-    for topic, key, record in _read_back(reader, kafka, codec, {k for k, _ in docs}, expected, settings.timeout,
-                                         thread.is_alive):
+    expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0) + 2
+    _say(f"produced {len(docs)} sample documents to {kafka.input[0]} and a ticket to {run_tickets.TOPIC}; "
+         f"reading {expected} records back")
+    keys = {k for k, _ in docs} | {ticket_key}
+    for topic, key, record in _read_back(reader, kafka, codec, keys, expected, settings.timeout,
+                                         lambda: thread.is_alive() and ticket_thread.is_alive()):
         click.echo(json.dumps({"topic": topic, "key": key, "record": record}, ensure_ascii=False, default=str))
 
     if server is not None:

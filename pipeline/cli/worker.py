@@ -16,6 +16,7 @@ import click
 from pipeline.cli.options import model_options, model_settings, settings_from, settings_options
 from pipeline.config import DecodeSettings
 from pipeline.kafka.settings import KafkaSettings
+from pipeline.records.settings import RecordSettings
 from pipeline.redact.settings import RedactSettings
 
 
@@ -24,12 +25,16 @@ from pipeline.redact.settings import RedactSettings
 @click.option("--exactly-once", is_flag=True, default=False,
               help="Shorthand for --delivery exactly_once (Kafka transactions; read outputs with "
                    "isolation.level=read_committed). [NER_DELIVERY=exactly_once]")
+@settings_options(RecordSettings, multi=("field_policy",))
 @settings_options(RedactSettings)
 @settings_options(DecodeSettings)
 @model_options
 def command(exactly_once, **kwargs) -> None:
     """Consume documents from --input topics in consumer group --group and publish entity results,
     redacted documents and dead letters.
+
+    Records are {"id", "text"} documents by default; --text-fields names the strings of any JSON
+    (or Avro) record to scan, and --redacted-mode in-place sends the record itself back, redacted.
 
     Offsets are committed only after every output of a micro-batch is acknowledged
     (at-least-once), or atomically with the outputs in a Kafka transaction (--exactly-once).
@@ -42,8 +47,9 @@ def command(exactly_once, **kwargs) -> None:
     model = model_settings(kwargs)
     kafka = settings_from(KafkaSettings, kwargs, delivery="exactly_once" if exactly_once else None)
     redact = settings_from(RedactSettings, kwargs)
+    records = settings_from(RecordSettings, kwargs)
     stage = StageSettings(kafka=kafka, model=model, decode=settings_from(DecodeSettings, kwargs),
-                          redact=redact)
+                          redact=redact, records=records)
     status = run_workers(stage)
     if status:
         sys.exit(status)

@@ -42,6 +42,7 @@ from pipeline.kafka.errors import (
     RecordFailedError,
 )
 from pipeline.kafka.records import DEAD_LETTER, Output, Pending
+from pipeline.records.errors import FieldPolicyError, FieldTypeError, FieldValueError, IdFieldError
 from schemas.errors import InvalidUtf8Error, MalformedRecordError, RecordError, SchemaMismatchError
 
 log = structlog.get_logger(__name__)
@@ -56,9 +57,14 @@ MESSAGES: dict[type[BaseException], str] = {
     InvalidUtf8Error: "the value (or a string in it) is not valid UTF-8",
     MalformedRecordError: "the value cannot be decoded in the configured format (empty, not JSON/Avro, "
                           "or nested too deeply)",
-    SchemaMismatchError: "the record does not match the document contract (schemas/avro/document.avsc)",
+    SchemaMismatchError: "the record does not match its schema (the document contract schemas/avro/document.avsc, "
+                         "or with --text-fields the writer schema), or cannot be written back",
     RecordError: "the record cannot be decoded",
     MissingTextError: "the document has no text, or an empty one",
+    FieldTypeError: "a value at a --text-fields path is not a string",
+    IdFieldError: "the record id (--id-field) is not a string or an integer, or the key is not UTF-8",
+    FieldPolicyError: "a --field-policy operator does not fit the value's type",
+    FieldValueError: "a value at a configured field path cannot be used",
     TextTooLongError: "the text is longer than max_text_chars",
     OutputRefusedError: "the broker refused an output record of this document",
     OutputTooLargeError: "an output record of this document is larger than the producer's message.max.bytes",
@@ -70,11 +76,14 @@ MESSAGES: dict[type[BaseException], str] = {
 
 def error_message(error: BaseException) -> str:
     """The fixed text for the error's class, plus details that cannot carry content (a field
-    name of the contract, a broker error code, the class name of an original error)."""
+    name of the contract, a configured field path made concrete, a broker error code, the class
+    name of an original error)."""
     text = next((m for cls, m in MESSAGES.items() if isinstance(error, cls)), "processing failed for this record")
     details = []
     field = getattr(error, "field", None)
-    if field in ("id", "text", "metadata", "language"):
+    if isinstance(error, FieldValueError):
+        details.append(f"path {error.path}")
+    elif field in ("id", "text", "metadata", "language"):
         details.append(f"field {field}")
     code = getattr(error, "code", None)
     if isinstance(code, str) and code.isidentifier():

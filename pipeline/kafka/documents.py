@@ -1,4 +1,5 @@
-"""From a consumed record to a validated document, and from entities to output records.
+"""From a consumed record to a validated document (the ``{"id", "text"}`` contract: the record
+view's default, ``pipeline.records``), and from entities to output records.
 
 Every check that can fail for one record lives in :func:`read_document`, so the worker can send
 exactly that record to the dead-letter topic and go on with the batch. Output records follow
@@ -14,15 +15,10 @@ from datetime import datetime
 
 from pipeline.errors import TextTooLongError
 from pipeline.kafka.errors import MissingTextError
+from pipeline.records.view import Document, RecordRedaction, entity_items
 from pipeline.spans import Entity
 from schemas.codec import Codec, check_shape
 from schemas.errors import InvalidUtf8Error, SchemaMismatchError
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    id: str
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +52,14 @@ def read_document(codec: Codec, value: bytes | None, topic: str, max_chars: int)
     return Document(record["id"], text)
 
 
-def entity_record(doc: Document, source: Source, entities: Sequence[Entity], model: tuple[str, str],
+def entity_record(doc: Document, source: Source, redaction: RecordRedaction, model: tuple[str, str],
                   processed_at: datetime) -> dict:
+    """Entities with ``field`` (the scanned string's path) and offsets into that string."""
     return {
         "id": doc.id,
         "source": source.to_dict(),
         "model": {"name": model[0], "revision": model[1]},
-        "entities": [
-            {"label": e.label, "start": e.start, "end": e.end, "text": doc.text[e.start : e.end],
-             "score": round(float(e.score), 6), "source": e.source}
-            for e in entities
-        ],
+        "entities": entity_items(redaction),
         "processed_at": processed_at,
     }
 

@@ -22,6 +22,11 @@ step is retried record by record and the records that still fail are dead-letter
 :class:`RecordFailedError`; an engine that fails on every record of a batch still stops it.
 
 Output records copy the input key and headers, minus incoming ``ner.*`` headers (ours).
+
+Records are read through a record view (``pipeline.records``): by default today's
+``{"id", "text"}`` document; with ``--text-fields`` any record, one document per record, and
+with ``--redacted-mode in-place`` the redacted output is the input record itself, rewritten,
+produced to the input's partition number (modulo the output's partitions) whatever its key.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pipeline.kafka.dead_letters import DEFAULT_MAX_BYTES, DeadLetters, without_
 from pipeline.kafka.documents import Source, entity_record, read_document, redacted_record
 from pipeline.kafka.errors import InferenceError, ProcessingError, RecordFailedError
 from pipeline.kafka.records import DEAD_LETTER, ENTITIES, REDACTED, Output, Pending
+from pipeline.records.view import RecordView
 from pipeline.redact import Redactor, RedactSettings
 from pipeline.service import ENTITY_ENCODING, NerService
 from pipeline.spans import Entity
@@ -60,9 +66,10 @@ class BatchProcessor:
 
     def __init__(self, service: NerService, codec: Codec, *, entities_topic: str | None, redacted_topic: str | None,
                  dlq_topic: str | None, max_text_chars: int, redact: RedactSettings | None = None,
-                 on_error: OnError = "stop") -> None:
+                 on_error: OnError = "stop", view: RecordView | None = None) -> None:
         self.service = service
         self.codec = codec
+        self.view = view or RecordView(max_chars=max_text_chars, contract=self._read_contract)
         self.entities_topic = entities_topic
         self.redacted_topic = redacted_topic
         self.dlq_topic = dlq_topic
@@ -75,6 +82,9 @@ class BatchProcessor:
         self.redactor = Redactor.from_settings(redact)
         self._model_spans = redact.model_spans
 
+    def _read_contract(self, value: bytes | None, topic: str):
+        return read_document(self.codec, value, topic, self.max_text_chars)
+
     # -- on arrival ----------------------------------------------------------------------
 
     def prepare(self, msgs: Sequence[Any]) -> list[Pending]:
@@ -83,7 +93,7 @@ class BatchProcessor:
         for msg in msgs:
             item = Pending(msg, Source(msg.topic(), msg.partition(), msg.offset()))
             try:
-                item.doc = read_document(self.codec, msg.value(), item.source.topic, self.max_text_chars)
+                item.doc = self.view.read(msg.value(), msg.key(), *item.key)
             except (RecordError, InputError) as exc:
                 item.error = exc
             pending.append(item)
@@ -173,9 +183,10 @@ class BatchProcessor:
 
     def _redactions(self, docs: list[Pending], entities: list[list[Entity]]) -> list:
         """Redaction from the entities already found (span-in: the model is not run again)."""
-        redactor, use_model = self.redactor, self._model_spans
+        redactor, use_model, view = self.redactor, self._model_spans, self.view
         spans = {id(p): ents for p, ents in zip(docs, entities, strict=True)}
-        return self._one_by_one(docs, lambda p: redactor.redact_spans(p.doc.text, spans[id(p)] if use_model else []),
+
+        return self._one_by_one(docs, lambda p: view.redact(p.doc, redactor, spans[id(p)] if use_model else []),
                                 "redaction")
 
     def _outputs(self, p: Pending, ents: list[Entity], redaction, processed_at) -> list[Output]:
@@ -184,10 +195,14 @@ class BatchProcessor:
         msg, out = p.msg, []
         key, headers = msg.key(), without_ours(msg.headers())
         if self.entities_topic:
-            record = entity_record(p.doc, p.source, redaction.entities, self.model, processed_at)
+            record = entity_record(p.doc, p.source, redaction, self.model, processed_at)
             value = self.codec.encode(record, "entity_result", self.entities_topic)
             out.append(Output(ENTITIES, self.entities_topic, key, value, headers, p.source.partition, p))
-        if self.redacted_topic:
+        if self.redacted_topic and self.view.in_place:  # the input record itself, rewritten
+            value = self.view.write(p.doc, redaction)
+            out.append(Output(REDACTED, self.redacted_topic, key, msg.value() if value is None else value, headers,
+                              p.source.partition, p, pinned=True))
+        elif self.redacted_topic:
             record = redacted_record(p.doc, redaction.text, redaction.entities)
             value = self.codec.encode(record, "redacted_document", self.redacted_topic)
             out.append(Output(REDACTED, self.redacted_topic, key, value, headers, p.source.partition, p))

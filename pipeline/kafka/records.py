@@ -35,7 +35,8 @@ class Pending:
 
 @dataclass(slots=True)
 class Output:
-    """One record to produce; ``partition`` is the input partition (for null-key pinning)."""
+    """One record to produce; ``partition`` is the input partition (for null-key pinning, and for
+    every ``pinned`` record: in-place output keeps the input's partitioning whatever its key)."""
 
     kind: str
     topic: str
@@ -44,3 +45,4 @@ class Output:
     headers: list[tuple[str, bytes]] | None
     partition: int
     item: Pending | None = None
+    pinned: bool = False

@@ -4,7 +4,8 @@ Every output record (entities, redacted, dead letters) leaves through :meth:`Out
 and :meth:`OutputSender._send_one`, so the rules are in one place:
 
 - a record with no key goes to output partition ``input partition % partitions`` (librdkafka
-  would scatter it), a record with a key follows the key;
+  would scatter it), a record with a key follows the key, except in-place output (``pinned``),
+  which always keeps the input's partition number (modulo the output's partitions);
 - an output that ``produce()`` refuses as larger than the producer's ``message.max.bytes`` is
   its input's fault: the input is dead-lettered instead (its other output, if already
   queued, stays);
@@ -60,7 +61,7 @@ class OutputSender:
         self.producer.poll(0)
 
     def _send_one(self, out: Output, on_delivery=None) -> None:
-        partition = -1 if out.key is not None else self._pin(out.topic, out.partition)
+        partition = -1 if out.key is not None and not out.pinned else self._pin(out.topic, out.partition)
         try:
             self.producer.produce(out.topic, out.value, out.key, partition=partition, headers=out.headers,
                                   on_delivery=on_delivery)

@@ -33,7 +33,9 @@ class KafkaSettings(NerSettings):
     entities_topic: str | None = Field("entities", description="Entity results topic ('' or none disables).")
     redacted_topic: str | None = Field("redacted", description="Redacted text topic ('' or none disables).")
     dlq_topic: str | None = Field("dead-letters", description="Dead-letter topic ('' or none: log and skip).")
-    format: Literal["json", "avro", "avro-registry"] = Field("json", description="Serialization of all topics.")
+    format: Literal["json", "avro", "avro-registry", "text"] = Field(
+        "json", description="Serialization of all topics (text: each input value is one UTF-8 text; the entity and "
+                            "envelope records are then JSON).")
     schema_registry_url: str | None = Field(None, description="Schema Registry URL (format avro-registry).")
     schema_registry_auth: SecretStr | None = Field(None, description="Schema Registry USER:PASSWORD.")
     compression_type: CompressionType = Field(

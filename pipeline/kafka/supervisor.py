@@ -27,12 +27,13 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
 from pipeline.config import DecodeSettings, ModelSettings
 from pipeline.kafka.settings import KafkaSettings
+from pipeline.records.settings import RecordSettings
 from pipeline.redact import RedactSettings
 
 log = structlog.get_logger(__name__)
@@ -86,26 +87,40 @@ class StageSettings:
     model: ModelSettings
     decode: DecodeSettings
     redact: RedactSettings
+    records: RecordSettings = field(default_factory=RecordSettings)
 
 
 def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | None = None, service=None,
                  status=None):
     """A ready-to-run :class:`Worker` (loads the model unless ``service`` is given)."""
-    from pipeline.kafka.processor import BatchProcessor
     from pipeline.kafka.worker import Worker
+
+    return Worker(stage.kafka, build_processor(stage, service), index=index, stop=stop, status=status)
+
+
+def build_processor(stage: StageSettings, service=None):
+    """The worker's :class:`BatchProcessor`. The record view is built first, so a wrong path or
+    field policy stops before the model loads."""
+    from functools import partial
+
+    from pipeline.kafka.documents import read_document
+    from pipeline.kafka.processor import BatchProcessor
+    from pipeline.records.build import build_view
     from pipeline.service import NerService
     from schemas.codec import create_codec
 
     settings = stage.kafka
+    # --format text: each input value is one text; the entity and envelope records are JSON
+    codec = create_codec("json" if settings.format == "text" else settings.format,
+                         registry_url=settings.schema_registry_url, registry_config=settings.registry_config())
+    view = build_view(stage.records, settings.format, max_chars=settings.max_text_chars, redact=stage.redact,
+                      codec=codec, contract=partial(read_document, codec, max_chars=settings.max_text_chars))
     if service is None:
         service = NerService.from_settings(stage.model, stage.decode)
-    codec = create_codec(settings.format, registry_url=settings.schema_registry_url,
-                         registry_config=settings.registry_config())
-    processor = BatchProcessor(service, codec, entities_topic=settings.entities_topic,
-                               redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
-                               max_text_chars=settings.max_text_chars, redact=stage.redact,
-                               on_error=settings.on_error)
-    return Worker(settings, processor, index=index, stop=stop, status=status)
+    return BatchProcessor(service, codec, entities_topic=settings.entities_topic,
+                          redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
+                          max_text_chars=settings.max_text_chars, redact=stage.redact, on_error=settings.on_error,
+                          view=view)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

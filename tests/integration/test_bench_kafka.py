@@ -20,7 +20,8 @@ def test_bench_kafka_small_run_writes_json_and_png(tmp_path):
     naive = "3" if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch") else "0"
     out = subprocess.run(
         [sys.executable, "-m", "pipeline.cli.main", "bench", "kafka", "--docs", "40", "--naive-docs", naive,
-         "--threads", "1", "--timeout", "180", "--compression-type", "gzip,none", "--out", str(tmp_path)],
+         "--threads", "1", "--timeout", "180", "--compression-type", "gzip,none", "--records", "8",
+         "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -41,6 +42,11 @@ def test_bench_kafka_small_run_writes_json_and_png(tmp_path):
     assert codecs["none"]["record_bytes"] <= codecs["none"]["wire_bytes"] < 1.2 * codecs["none"]["record_bytes"]
     assert codecs["gzip"]["wire_bytes"] < 0.6 * codecs["none"]["wire_bytes"]
     assert set(result["codec_cpu"]["codecs"]) == {"gzip", "none"}
+    # the records case: 3 text fields in place vs joined envelope documents, both sides measured
+    case = result["records_case"]
+    assert case["records"] == 8 and set(case["in_place_vs_envelope"]) == {"compute", "end_to_end"}
+    assert case["in_place_vs_envelope"]["compute"] == pytest.approx(
+        case["docs_per_s"]["compute"]["in_place"] / case["docs_per_s"]["compute"]["envelope"])
     if naive != "0":
         assert result["naive_worker"]["extrapolated"] is True
         assert result["naive_worker"]["measured_docs"] == 3

@@ -78,7 +78,19 @@ def test_run_prints_outputs_for_every_sample_then_keeps_running_until_sigterm(tm
         by_topic.setdefault(rec["topic"], {})[rec["key"]] = rec["record"]
     entities, redacted, dead = by_topic["entities"], by_topic["redacted"], by_topic["dead-letters"]
     assert set(entities) == set(redacted) and len(entities) == 6
-    assert len(records) == 13  # one entity + one redacted record per document, one dead letter
+    assert len(records) == 15  # one entity + one redacted record per document, one dead letter, the ticket's two
+
+    # the user-shaped ticket, redacted in place: the same record, only its scanned strings rewritten
+    from pipeline.cli.run_tickets import TICKET
+
+    (ticket,) = by_topic["ner-stage-run-tickets-redacted"].values()
+    assert list(ticket) == list(TICKET) and ticket["status"] == "open" and ticket["priority"] == 2
+    scanned = json.dumps([ticket["subject"], ticket["body"], ticket["comments"]])
+    assert "Maria" not in scanned and "maria.garcia@example.org" not in scanned and "555-0132" not in scanned
+    assert ticket["customer"] == {"email": "*" * len(TICKET["customer"]["email"]), "tier": "gold"}
+    (found,) = by_topic["ner-stage-run-tickets-entities"].values()
+    assert found["id"] == "T-1042"
+    assert {"subject", "body", "comments[0].text"} <= {e["field"] for e in found["entities"]}
 
     first = next(r for k, r in entities.items() if k.endswith("-1"))
     emails = [e for e in first["entities"] if e["label"] == "EMAIL"]

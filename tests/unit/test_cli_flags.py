@@ -21,14 +21,15 @@ def _settings(command: str) -> list[type]:
     from pipeline.cli.run import RunSettings
     from pipeline.cli.text_io import EvalSettings, PredictSettings, TextIOSettings
     from pipeline.kafka.settings import KafkaSettings
+    from pipeline.records.settings import RecordSettings
 
     return {"broker": [BrokerSettings],
             "serve": [HttpSettings, RedactSettings, DecodeSettings, ModelSettings],
-            "worker": [KafkaSettings, RedactSettings, DecodeSettings, ModelSettings],
+            "worker": [KafkaSettings, RecordSettings, RedactSettings, DecodeSettings, ModelSettings],
             "predict": [TextIOSettings, PredictSettings, DecodeSettings, ModelSettings],
             "eval": [EvalSettings, DecodeSettings, RedactSettings, ModelSettings],
             "redact": [TextIOSettings, RedactSettings, DecodeSettings, ModelSettings],
-            "run": [RunSettings, DecodeSettings, ModelSettings]}[command]
+            "run": [RunSettings, RecordSettings, DecodeSettings, ModelSettings]}[command]
 
 
 COMMANDS = ["serve", "worker", "predict", "eval", "redact", "run", "broker", "topics", "produce", "export"]

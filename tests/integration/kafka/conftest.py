@@ -11,21 +11,24 @@ import pytest
 from pipeline.config import DecodeSettings, ModelSettings
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.supervisor import StageSettings, build_worker
+from pipeline.records.settings import RecordSettings
 from pipeline.redact import RedactSettings
 from tests.integration.kafka.kafka_io import WorkerProcess
 
 
 @pytest.fixture
 def in_process_worker(rampart_service):
-    """``start(bootstrap, names, **settings)`` runs a worker thread on the session model; it is
+    """``start(bootstrap, names, records=RecordSettings(...), **kafka_settings)`` runs a worker
+    thread on the session model (record view: ``records``, default the document contract); it is
     stopped (drained) when the test ends, and its own errors fail the test."""
     running: list[tuple[threading.Event, threading.Thread, list]] = []
 
-    def start(bootstrap: str, names, **overrides):
+    def start(bootstrap: str, names, records: RecordSettings | None = None, **overrides):
         settings = KafkaSettings(bootstrap=bootstrap, input=[names.input], group=f"g-{uuid.uuid4().hex[:8]}",
                                  entities_topic=names.entities, redacted_topic=names.redacted, dlq_topic=names.dlq,
                                  session_timeout_ms=6000, **overrides)
-        stage = StageSettings(settings, ModelSettings(threads=1), DecodeSettings(), RedactSettings())
+        stage = StageSettings(settings, ModelSettings(threads=1), DecodeSettings(), RedactSettings(),
+                              records or RecordSettings())
         stop = threading.Event()
         worker = build_worker(stage, stop=stop, service=rampart_service)
         errors: list[BaseException] = []

@@ -16,6 +16,11 @@ def _broken_redact_spans(self, text, model_spans, policy=None):
     raise RuntimeError(f"injected fault: redactor bug on a {len(text)}-character text")
 
 
+def _broken_detections(self, text, model_spans):  # the record view's path for multi-field records
+    raise RuntimeError(f"injected fault: redactor bug on a {len(text)}-character text")
+
+
 if __name__ == "__main__":
     Redactor.redact_spans = _broken_redact_spans
+    Redactor.detections = _broken_detections
     main()

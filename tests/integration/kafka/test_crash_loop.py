@@ -7,6 +7,9 @@ each kill leaves a transaction open (Kafka's transaction coordinator aborts it w
 restarted worker's producer, with the same ``transactional.id``, fences the dead one) and
 hands partitions back and forth between the workers. At-least-once: nothing is missing.
 
+The exactly-once test also runs with ``--redacted-mode in-place`` (the redacted topic gets
+the input records themselves), on 400 documents and 2 kills to stay bounded.
+
 Sizing: 1,200 short documents and 6 poison records over 4 partitions, and 4 kills, each a
 random 0.5-2.5 s after the victim got its partitions and a new part of the stream was produced
 (so it dies mid-batch, with work in flight). The 2,000 documents of the issue take twice as
@@ -42,11 +45,12 @@ def _records(n: int, poison: int) -> tuple[list, set[str], set[bytes]]:
     return records, {f"d{i}" for i in range(n)}, {key for key, _, _ in bad}
 
 
-def _crash_loop(bootstrap: str, names, worker_process, extra: list[str], read_committed: bool):
-    records, ids, poison_keys = _records(DOCS, POISON)
+def _crash_loop(bootstrap: str, names, worker_process, extra: list[str], read_committed: bool,
+                docs: int = DOCS, kills: int = KILLS):
+    records, ids, poison_keys = _records(docs, POISON)
     # the stream comes in KILLS + 1 parts, the next one produced each time the (restarted) victim
     # has its partitions: every kill lands while both workers have work, however fast they are
-    size = -(-len(records) // (KILLS + 1))
+    size = -(-len(records) // (kills + 1))
     parts = [records[i : i + size] for i in range(0, len(records), size)]
     produce(bootstrap, names.input, parts[0])
     group = f"loop-{uuid.uuid4().hex[:8]}"
@@ -85,13 +89,26 @@ def _assert_dead_letters(letters, poison_keys) -> None:
         assert read_error_headers(letter.headers)["ner.error.class"]
 
 
-def test_exactly_once_under_a_crash_loop_each_document_and_poison_record_once(eos_broker, topics, worker_process):
+# in-place: the redacted topic gets the input records themselves (bounded: fewer documents and kills)
+MODES = {"envelope": ([], DOCS, KILLS), "in-place": (["--redacted-mode", "in-place"], 400, 2)}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_exactly_once_under_a_crash_loop_each_document_and_poison_record_once(eos_broker, topics, worker_process,
+                                                                               mode):
     require_apache(eos_broker)
     names = topics(*ROLES, broker=eos_broker, partitions=4)
+    extra, docs, kills = MODES[mode]
     ents, reds, letters, ids, poison_keys = _crash_loop(eos_broker.bootstrap, names, worker_process,
-                                                        ["--exactly-once"], read_committed=True)
+                                                        ["--exactly-once", *extra], read_committed=True,
+                                                        docs=docs, kills=kills)
     assert Counter(r.json()["id"] for r in ents) == Counter(ids)
     assert Counter(r.json()["id"] for r in reds) == Counter(ids)
+    if mode == "in-place":  # the input record itself: same key, same fields, the input's partition
+        source = {r.json()["id"]: r.json()["source"]["partition"] for r in ents}
+        for r in reds:
+            assert set(r.json()) == {"id", "text"} and r.key == f"k{r.json()['id'][1:]}".encode()
+            assert r.partition == source[r.json()["id"]]
     assert Counter(r.key for r in letters) == Counter(poison_keys)
     _assert_dead_letters(letters, poison_keys)
 

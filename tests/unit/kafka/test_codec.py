@@ -12,7 +12,8 @@ from schemas.errors import CodecError, InvalidUtf8Error, MalformedRecordError, S
 
 DOC = {"id": "d1", "text": "Zoë met José", "metadata": {"source": "crm"}, "language": "en"}
 RESULT = {"id": "d1", "source": {"topic": "in", "partition": 1, "offset": 7}, "model": {"name": "m", "revision": "r"},
-          "entities": [{"label": "NAME", "start": 0, "end": 3, "text": "Zoë", "score": 0.9, "source": "spacy"}],
+          "entities": [{"label": "NAME", "start": 0, "end": 3, "text": "Zoë", "score": 0.9, "source": "spacy",
+                        "field": "text"}],
           "processed_at": datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)}
 
 

@@ -197,3 +197,28 @@ def test_prepare_tokenizes_once_and_reports_padded_tokens(bundle):
     special = len(service.encoder.prefix) + len(service.encoder.suffix)  # [CLS] and [SEP] are computed too
     assert [p.tokens for p in pending] == [service.count_tokens("one two three") + special,
                                            service.count_tokens("four") + special, 0]
+
+
+def test_in_place_outputs_are_the_input_records_pinned_to_the_input_partition(bundle):
+    from pipeline.records.build import build_view
+    from pipeline.records.settings import RecordSettings
+
+    _, processor = make(bundle)
+    processor._model_spans = False  # the fake engine's spans are noise: patterns only
+    processor.view = build_view(RecordSettings(text_fields=["a", "b[*]"], redacted_mode="in-place"), "json",
+                                max_chars=1000)
+    untouched = b'{"a": "no pii", "z": 1}'
+    msgs = [FakeMsg("in", 3, 7, b'{"z": 1, "a": "mail john@example.com", "b": ["or x@example.org", null]}',
+                    key=b"k", headers=[("h", b"v"), ("ner.error.class", b"fake")]),
+            FakeMsg("in", 3, 8, untouched, key=None),
+            FakeMsg("in", 3, 9, b'{"a": 5}', key=b"bad")]
+    outputs = processor.run(processor.prepare(msgs))
+    assert [o.kind for o in outputs] == [ENTITIES, REDACTED, ENTITIES, REDACTED, DEAD_LETTER]
+    first, second = outputs[1], outputs[3]
+    assert first.pinned and first.partition == 3 and first.key == b"k" and first.headers == [("h", b"v")]
+    assert json.loads(first.value) == {"z": 1, "a": "mail <EMAIL>", "b": ["or <EMAIL>", None]}
+    assert list(json.loads(first.value)) == ["z", "a", "b"]
+    assert second.value is untouched  # nothing to rewrite: the original bytes
+    entities = json.loads(outputs[0].value)["entities"]
+    assert [(e["field"], e["text"]) for e in entities] == [("a", "john@example.com"), ("b[0]", "x@example.org")]
+    assert read_error_headers(outputs[4].headers)["ner.error.class"] == "FieldTypeError"
