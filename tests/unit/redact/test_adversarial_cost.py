@@ -32,7 +32,7 @@ SIZE = 100_000
 BUDGET = 40  # times the plain-text baseline
 #: Plain-text seconds per character above which a detector is run on shorter documents.
 SLOW_PER_CHAR = 2e-6
-SLOW_CHARS = 2_000
+SLOW_CHARS = 1_000
 
 
 def _fill(unit: str, n: int) -> str:
@@ -64,21 +64,29 @@ def _doc(*segments: str | tuple[str, str]) -> str:
 
 
 SEPARATORS = (" ", "-", ".", "/", ",", ":", "\u00a0", "\t", "_", "+", "(", ")")
+#: Long tokens without spaces, each a whole document (a step quadratic in one token's length
+#: shows only when the token is long).
+LONG_TOKENS = {
+    "URL of letters": ("http://", "a"), "URL of dots": ("http://x.org", "."), "URL of brackets": ("http://x.org/", ")"),
+    "www of labels": ("www.", "a."), "e-mail domain of labels": ("x@", "a."), "e-mail domain of one label": ("x@", "a"),
+    "e-mail domain of dashes": ("x@", "a-"), "e-mail local part of dots": ("", "a."),
+    "e-mail local part of symbols": ("", "a!#$%&'*+/=?^`{|}~-"), "IBAN heads": ("", "DE89"),
+    "letters": ("", "a"), "capitals": ("", "A"), "digits": ("", "9"), "accented letters": ("", "\u00e9"),
+    "underscores": ("", "_"), "IPv6 groups": ("", "f:"),
+}
 ADVERSARIAL = {
     "one-digit groups, each separator": _doc(*("1" + sep for sep in SEPARATORS[:6])),
     "one-digit groups, other separators": _doc(*("2" + sep for sep in SEPARATORS[6:])),
-    "digit groups that could be cards": _doc("4111 ", "2 3 ", "5-0-1-8-", "12 ", ("", "1")),
+    "digit groups that could be cards": _doc("4111 ", "2 3 ", "5-0-1-8-", "12 "),
     "cards and card fragments": _doc("4111 1111 1111 1111 ", "4111 1111 ", "1800 0000 0000 002 "),
-    "e-mail fragments": _doc(_numbered("user{i}@ex{i}.com ", SIZE // 5), ("", "a."), "a@", "a@b.", ("x@", "a-")),
-    "e-mail long parts": _doc(("x@", "a."), ("x@", "a"), ("", "a!#$%&'*+/=?^`{|}~-"), "a.a@a.a@"),
-    "IBAN fragments": _doc("DE89 3704 0044 0532 0130 00 ", "DE89 ", ("", "DE89"), "GB82 WEST ", "DE89 3704 "),
+    "e-mail fragments": _doc(_numbered("user{i}@ex{i}.com ", SIZE // 4), "a@", "a@b.", "a.a@a.a@"),
+    "IBAN fragments": _doc("DE89 3704 0044 0532 0130 00 ", "DE89 ", "GB82 WEST ", "DE89 3704 "),
     "phone fragments": _doc("+1 415 555 0132 ", _numbered("(415) 555-{i4} ", SIZE // 5), "+1 415 ", "+", "(1"),
-    "URL fragments": _doc(("http://", "a"), ("http://x.org", "."), ("http://x.org/", ")"),
-                          _numbered("https://x{i}.org/p ", SIZE // 5), ("www.", "a.")),
-    "IP and SSN fragments": _doc(":", "f:", "1.", "10.0.0.1 ", "123-45-6789 ", "::ffff:10.0.0."),
+    "URL fragments": _doc(_numbered("https://x{i}.org/p ", SIZE // 3), "http://", "www.a "),
+    "IP and SSN fragments": _doc(":", "1.", "10.0.0.1 ", "123-45-6789 ", "::ffff:10.0.0."),
     "deep Unicode": _doc("a\u0301\u0302\u0303", "\U0001d7cf ", "\u0661 ", "\U0001f468\u200d\U0001f469\u200d",
                          "\u00df", "\u05d0\u200f ", "\ufb01"),
-    "long tokens": _doc(("", "a"), ("", "A"), ("", "9"), ("", "\u00e9"), ("", "_")),
+    **{f"long token: {name}": _doc(token) for name, token in LONG_TOKENS.items()},
 }
 PLAIN = _fill("The committee met on a grey morning and talked about the harvest, the river and the roads. "
               "Nobody wrote anything down; the minutes were kept by memory alone, as always. ", SIZE)
@@ -147,7 +155,7 @@ def test_no_adversarial_document_costs_more_than_a_multiple_of_plain_text(name, 
     for case, text in ADVERSARIAL.items():
         seconds = _seconds(find, text[:size], limit=BUDGET * baseline * 2)
         if seconds > BUDGET * baseline:
-            slow[case] = "over budget" if seconds == float("inf") else f"{seconds / baseline:.0f}x"
+            slow[case] = "stopped" if seconds == float("inf") else f"{seconds / baseline:.0f}x"
     assert not slow, f"{name}: plain text {baseline * 1e3:.1f} ms for {size} characters; over {BUDGET}x: {slow}"
 
 
@@ -158,4 +166,4 @@ def test_conflict_resolution_of_many_overlapping_spans_costs_a_multiple_of_plain
     labels = ("PHONE", "GIVEN_NAME", "SURNAME", "CITY")
     spans = [Entity(labels[i % 4], p, p + 40, 0.5 + (i % 7) / 20) for i, p in enumerate(range(0, SIZE - 40, 2))]
     seconds = _seconds(lambda text: resolve(spans, text, strategy), PLAIN, limit=BUDGET * redactor_baseline * 2)
-    assert seconds <= BUDGET * redactor_baseline, f"{strategy}: {seconds / redactor_baseline:.0f}x plain text"
+    assert seconds <= BUDGET * redactor_baseline, f"{strategy}: over {BUDGET}x plain text (stopped at {2 * BUDGET}x)"
