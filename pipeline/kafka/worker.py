@@ -7,7 +7,9 @@ engine call at a time already uses every core):
    ``batch_max_wait_ms`` runs out; :meth:`BatchProcessor.prepare` decodes the records and
    tokenizes their texts in one call; they join the :class:`MicroBatcher` in arrival order;
 2. when a batch is ready (count, token budget or max wait), :meth:`Worker._process` runs it:
-   ONE engine call (``processor.py``), outputs produced (``sender.py``), then the commit
+   ONE engine call (``processor.py``; on a helper thread, and if it is slow the loop keeps
+   polling with the partitions paused so ``max.poll.interval.ms`` never expels the worker
+   mid-batch: ``inflight.py``), outputs produced (``sender.py``), then the commit
    (``checkpoint.py`` owns the uncommitted offsets and the open transaction; ``delivery.py``
    writes the order down: at-least-once flushes until every output is acknowledged, then
    commits; exactly-once commits a transaction holding the outputs and the offsets, or
@@ -30,7 +32,9 @@ scatter them at random), records with a key follow the key.
 
 Rebalance: before revoked partitions are released, their queued records are processed and
 committed (a failed transaction is aborted; the next owner re-reads from the committed
-offset). Lost partitions (session expired) are dropped without committing.
+offset). Lost partitions (session expired) are dropped without committing. A rebalance while
+a slow batch computes (``inflight.py``) leaves the revoked partitions' records unproduced,
+queued and in-flight alike: the batch commits only what the worker still owns.
 
 Shutdown: :attr:`Worker.stop` (set by SIGTERM/SIGINT) ends polling; queued records are
 processed and committed, then the consumer leaves the group and the producer is flushed.
@@ -53,6 +57,7 @@ from pipeline.kafka.checkpoint import Checkpoint
 from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients
 from pipeline.kafka.delivery import DeliveryTracker
 from pipeline.kafka.errors import AbortableError, BrokerError, FatalBrokerError, TransactionError
+from pipeline.kafka.inflight import InFlight, keepalive_s
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import BatchProcessor, Output, Pending
 from pipeline.kafka.sender import OutputSender
@@ -95,6 +100,7 @@ class Worker:
         self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,
                                          self.metrics.breaker_open, self.metrics.dead_letter_share)
         self.metrics.breaker_open.set(0)
+        self.inflight = InFlight(keepalive_s(settings.consumer_config(index)))
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._lag_at = 0.0
@@ -128,6 +134,9 @@ class Worker:
         if self._fatal:
             raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}")
         batcher = self.batcher
+        held = self.inflight.take_held()  # consumed while the last batch computed
+        if held:
+            self._accept(held)
         now = time.monotonic()
         room = self.settings.queue_max_records - len(batcher)
         timeout = 0.0 if batcher.ready(now) else (min(batcher.wait_s(now), POLL_S) if len(batcher) else POLL_S)
@@ -169,6 +178,7 @@ class Worker:
             self._process(self.batcher.take()[0])
 
     def _close(self) -> None:
+        self.inflight.close()
         try:
             self.consumer.close()
         except (BrokerError, RuntimeError) as exc:
@@ -195,7 +205,8 @@ class Worker:
         checkpoint = self.checkpoint
         checkpoint.begin(batch)
         try:
-            outputs = self.processor.run(batch)
+            outputs = self._compute(batch, keepalive=rewind)
+            batch, outputs = self._still_owned(batch, outputs)
             batch, outputs, tripped = self._until_breaker(batch, outputs)  # tripped: the record that trips it
             self.sender.send(outputs)
             if batch:
@@ -223,6 +234,32 @@ class Worker:
                       offset=tripped.source.offset)
         self.breaker.check()
         return True
+
+    def _compute(self, batch: list[Pending], *, keepalive: bool) -> list[Output]:
+        """The batch's outputs; polling meanwhile if it is slow (not inside a rebalance callback,
+        where librdkafka is already being polled)."""
+        if not keepalive:
+            return self.processor.run(batch)
+        self.inflight.gone = set()
+        return self.inflight.run(lambda: self.processor.run(batch),
+                                 lambda: self.consumer.consume(CONSUME_MAX, 0), self._pause_while_computing)
+
+    def _pause_while_computing(self, paused: bool) -> None:
+        if not self._paused:  # backpressure already holds them paused otherwise
+            parts = [TopicPartition(t, p) for t, p in self._assigned]
+            if parts:
+                (self.consumer.pause if paused else self.consumer.resume)(parts)
+
+    def _still_owned(self, batch: list[Pending], outputs: list[Output]) -> tuple[list[Pending], list[Output]]:
+        """Without the records of partitions revoked or lost while the batch computed (never
+        produced: their next owner reads them again, no duplicate)."""
+        gone, self.inflight.gone = self.inflight.gone, set()
+        if not gone:
+            return batch, outputs
+        kept = [item for item in batch if (item.source.topic, item.source.partition) not in gone]
+        ids = {id(item) for item in kept}
+        log.info("kafka.batch_trimmed", worker=self.index, records=len(batch), kept=len(kept))
+        return kept, [o for o in outputs if o.item is not None and id(o.item) in ids]
 
     def _until_breaker(self, batch: list[Pending], outputs: list[Output]
                        ) -> tuple[list[Pending], list[Output], Pending | None]:
@@ -285,13 +322,16 @@ class Worker:
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         if partitions:  # librdkafka keeps a partition's pause flag across a revoke and re-assignment: set it
-            (consumer.pause if self._paused else consumer.resume)(partitions)
+            (consumer.pause if self._paused or self.inflight.polling else consumer.resume)(partitions)
         log.info("kafka.assigned", worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         """Finish and commit queued work of the revoked partitions before they are released."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         items = self.batcher.drop(lambda item: (item.source.topic, item.source.partition) not in revoked)
+        if self.inflight.polling:  # inside a batch's compute: nothing of theirs was produced, leave it all
+            self._forget_while_computing(revoked)
+            items = []
         if self._failed:
             items = []
         size = self.settings.batch_max_records
@@ -305,8 +345,16 @@ class Worker:
         """Partitions already owned by someone else: drop their queued work, commit nothing."""
         lost = {(tp.topic, tp.partition) for tp in partitions}
         dropped = self.batcher.drop(lambda item: (item.source.topic, item.source.partition) not in lost)
+        if self.inflight.polling:
+            self._forget_while_computing(lost)
         self._release(lost)
         log.warning("kafka.partitions_lost", worker=self.index, partitions=len(lost), dropped=len(dropped))
+
+    def _forget_while_computing(self, parts: set[tuple[str, int]]) -> None:
+        """Partitions leaving while a batch computes: its records of them are not produced, and
+        records held for after it are dropped (the next owner reads them all again)."""
+        self.inflight.gone |= parts
+        self.inflight.held = [m for m in self.inflight.held if (m.topic(), m.partition()) not in parts]
 
     def _release(self, parts: set[tuple[str, int]]) -> None:
         self._assigned -= parts
