@@ -56,17 +56,27 @@ from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
 from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients
 from pipeline.kafka.delivery import DeliveryTracker
-from pipeline.kafka.errors import AbortableError, BrokerError, FatalBrokerError, TransactionError
+from pipeline.kafka.errors import (
+    AbortableError,
+    BrokerError,
+    FatalBrokerError,
+    FencedError,
+    KafkaStageError,
+    TransactionError,
+)
 from pipeline.kafka.inflight import InFlight, keepalive_s
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import BatchProcessor, Output, Pending
 from pipeline.kafka.sender import OutputSender
 from pipeline.kafka.settings import KafkaSettings
+from pipeline.kafka.txn_slots import claim
 
 log = structlog.get_logger(__name__)
 POLL_S = 0.1  # longest consume() wait: how fast the loop notices ``stop``
 CONSUME_MAX = 1000
 LAG_EVERY_S = 1.0
+#: librdkafka / broker codes that mean another producer took our transactional id
+FENCED_CODES = frozenset({"_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"})
 
 
 class Worker:
@@ -85,8 +95,15 @@ class Worker:
         clients = clients or Clients()
         tracker = DeliveryTracker()
         self._fatal: str | None = None
+        self._fatal_code: str | None = None
         self.consumer = clients.consumer({**settings.consumer_config(index), "error_cb": self._on_error})
         producer_conf = {**settings.producer_config(index), "error_cb": self._on_error, "on_delivery": tracker}
+        #: exactly-once: this process's transactional id, claimed among its slots (``txn_slots.py``)
+        self.transactional_id: str | None = None
+        self._txn_slot = None
+        if "transactional.id" in producer_conf:
+            self.transactional_id, self._txn_slot = claim(producer_conf["transactional.id"])
+            producer_conf["transactional.id"] = self.transactional_id
         self.producer = clients.producer(producer_conf)
         self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
                                      tracker=tracker)
@@ -112,27 +129,46 @@ class Worker:
     def run(self) -> None:
         """Consume until ``stop``; then drain, commit and leave the group."""
         log.info("kafka.worker_started", worker=self.index, inputs=self.settings.input, group=self.settings.group,
-                 delivery=self.settings.delivery, on_error=self.settings.on_error)
+                 delivery=self.settings.delivery, on_error=self.settings.on_error,
+                 transactional_id=self.transactional_id)
         self.consumer.subscribe(self.settings.input, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         try:
             while not self.stop.is_set():
                 self.step()
             self._drain()
-        except BaseException:
+        except BaseException as exc:
             # a batch failed uncommitted: never commit anything after it (closing the consumer runs
             # the revoke callback, which would otherwise finish and commit later records)
             self._failed = True
             self.batcher.drop(lambda _item: False)
+            ours = self._ours(exc)
+            if ours is not exc:
+                raise ours from exc
             raise
         finally:
             self._close()
         log.info("kafka.worker_stopped", worker=self.index, batches=self.batches)
 
+    def _ours(self, exc: BaseException) -> BaseException:
+        """Our error behind ``exc``: raised inside a librdkafka callback (a revoke that commits),
+        it reaches us as ``SystemError`` (exit 70, a bug) with ours as the cause; a fenced
+        producer becomes :class:`FencedError`, which names the transactional id."""
+        err: BaseException | None = exc
+        while isinstance(err, SystemError) and err.__cause__ is not None:
+            err = err.__cause__
+        if not isinstance(err, KafkaStageError):
+            return exc
+        if isinstance(err, BrokerError) and not isinstance(err, FencedError) and err.code in FENCED_CODES:
+            return FencedError(f"fenced: another producer started with transactional.id {self.transactional_id} "
+                               "(a newer instance of this worker's slot); this worker can no longer commit and "
+                               "stops", code=err.code)
+        return err
+
     def step(self) -> None:
         """One turn: poll for records (or only for callbacks while paused), run one ready batch."""
         if self._fatal:
-            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}")
+            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}", code=self._fatal_code)
         batcher = self.batcher
         held = self.inflight.take_held()  # consumed while the last batch computed
         if held:
@@ -193,6 +229,9 @@ class Worker:
             self.producer.close()
         except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.producer_close_failed", reason=str(exc))
+        finally:
+            if self._txn_slot is not None:  # frees the transactional id for this slot's next process
+                self._txn_slot.close()
 
     # -- one batch ------------------------------------------------------------------------
 
@@ -245,6 +284,8 @@ class Worker:
                                  lambda: self.consumer.consume(CONSUME_MAX, 0), self._pause_while_computing)
 
     def _pause_while_computing(self, paused: bool) -> None:
+        if paused:  # one line per slow batch: it says batches are near max.poll.interval.ms
+            log.info("kafka.batch_slow", worker=self.index, keepalive_s=self.inflight.keepalive)
         if not self._paused:  # backpressure already holds them paused otherwise
             parts = [TopicPartition(t, p) for t, p in self._assigned]
             if parts:
@@ -316,7 +357,7 @@ class Worker:
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
-            self._fatal = err.str()
+            self._fatal, self._fatal_code = err.str(), err.name()
         log.warning("kafka.client_error", error=err.name(), reason=err.str())
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
