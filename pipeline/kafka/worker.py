@@ -49,12 +49,12 @@ from collections import Counter
 from collections.abc import Sequence
 
 import structlog
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
-from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients
+from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients, typed
 from pipeline.kafka.delivery import DeliveryTracker
 from pipeline.kafka.errors import (
     AbortableError,
@@ -128,6 +128,15 @@ class Worker:
 
     def run(self) -> None:
         """Consume until ``stop``; then drain, commit and leave the group."""
+        try:
+            self._run()
+        except BaseException as exc:
+            ours = self._ours(exc)
+            if ours is not exc:
+                raise ours from exc
+            raise
+
+    def _run(self) -> None:
         log.info("kafka.worker_started", worker=self.index, inputs=self.settings.input, group=self.settings.group,
                  delivery=self.settings.delivery, on_error=self.settings.on_error,
                  transactional_id=self.transactional_id)
@@ -137,14 +146,11 @@ class Worker:
             while not self.stop.is_set():
                 self.step()
             self._drain()
-        except BaseException as exc:
+        except BaseException:
             # a batch failed uncommitted: never commit anything after it (closing the consumer runs
             # the revoke callback, which would otherwise finish and commit later records)
             self._failed = True
             self.batcher.drop(lambda _item: False)
-            ours = self._ours(exc)
-            if ours is not exc:
-                raise ours from exc
             raise
         finally:
             self._close()
@@ -157,6 +163,8 @@ class Worker:
         err: BaseException | None = exc
         while isinstance(err, SystemError) and err.__cause__ is not None:
             err = err.__cause__
+        if isinstance(err, KafkaException):  # set by the extension itself, not raised through clients.py
+            err = typed(err, "a Kafka client call")
         if not isinstance(err, KafkaStageError):
             return exc
         if isinstance(err, BrokerError) and not isinstance(err, FencedError) and err.code in FENCED_CODES:

@@ -7,6 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from pipeline.kafka.clients import mapped
 from pipeline.kafka.errors import FatalBrokerError, FencedError, ProcessingError
 from pipeline.kafka.supervisor import EXIT_STAGE_ERROR, exit_status
 from pipeline.kafka.txn_slots import claim
@@ -68,3 +72,16 @@ def test_a_fenced_producer_becomes_one_fenced_error_naming_its_id_and_exits_2():
         assert _Stub()._ours(wrapped) is stage
     bug = RuntimeError("a bug")
     assert _Stub()._ours(bug) is bug
+
+
+def test_a_kafka_exception_set_by_the_extension_is_typed_and_a_fenced_one_named():
+    raw = KafkaException(KafkaError(KafkaError._FENCED, "This instance has been fenced by a newer instance",
+                                    fatal=True))
+    try:  # how confluent-kafka reports it from consume() during a rebalance: no traceback of its own
+        raise SystemError("<built-in method consume> returned a result with an exception set") from raw
+    except SystemError as wrapped:
+        ours = _Stub()._ours(wrapped)
+        with pytest.raises(FatalBrokerError) as typed_error, mapped("consume"):  # the client edge does the same
+            raise wrapped
+    assert isinstance(ours, FencedError) and "ner-stage-g-host-0.1" in str(ours)
+    assert typed_error.value.code == "_FENCED"
