@@ -14,9 +14,10 @@ from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.worker import Worker
 from pipeline.redact import RedactSettings
 from pipeline.service import NerService
-from schemas.codec import AvroCodec, JsonCodec
+from schemas.codec import AvroCodec, JsonCodec, parsed_schema
 from schemas.errors import InvalidUtf8Error, MalformedRecordError
 from schemas.registry import RegistryAvroCodec
+from schemas.writer_schema import decode_schemaless
 from tests.fakes import FakeEngine
 from tests.unit.kafka.fakes import doc_msgs, fake_clients
 
@@ -111,3 +112,5 @@ def test_a_lone_surrogate_in_an_id_is_dead_lettered_in_text_replaced():
 def test_an_empty_value_is_malformed_in_every_format(codec):
     with pytest.raises(MalformedRecordError):
         codec.decode(b"", "document", "in")
+    with pytest.raises(MalformedRecordError):  # schemaless Avro in the producer's own schema too
+        decode_schemaless(b"", parsed_schema("document"))
