@@ -34,7 +34,8 @@ def test_two_workers_on_one_host_do_not_fence_each_other_and_a_fenced_one_exits_
     require_apache(eos_broker)
     names = topics(*ROLES, broker=eos_broker, partitions=3)
     bootstrap = eos_broker.bootstrap
-    args = worker_args(bootstrap, names, f"fence-{uuid.uuid4().hex[:8]}", "--exactly-once", "--batch-max-records", "4")
+    args = worker_args(bootstrap, names, f"fence-{uuid.uuid4().hex[:8]}", "--exactly-once", "--batch-max-records", "4",
+                       "--metrics-port", "0")
     texts = sample_texts(60, 4, 10, seed=5)
     first = worker_process(args)
     first.wait_assigned()

@@ -33,7 +33,8 @@ def test_a_batch_slower_than_the_poll_interval_commits_and_is_not_replayed(kafka
     texts = [" ".join(sample_texts(40, 8, 12, seed=100 + i)) for i in range(N)]  # ~2,500 characters each
     worker = worker_process(worker_args(
         bootstrap, names, group, "--session-timeout-ms", "1000", "--librdkafka", "max.poll.interval.ms=1000",
-        "--batch-max-records", str(BATCH), "--batch-max-tokens", "100000", "--batch-max-wait-ms", "2000"))
+        "--batch-max-records", str(BATCH), "--batch-max-tokens", "100000", "--batch-max-wait-ms", "2000",
+        "--metrics-port", "0"))
     worker.wait_assigned()
     produce(bootstrap, names.input, [(f"k{i}".encode(), doc(f"d{i}", texts[i]), None) for i in range(N)])
     entities = TopicReader(bootstrap, names.entities)
