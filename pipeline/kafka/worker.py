@@ -227,7 +227,11 @@ class Worker:
             self.consumer.close()
         except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.consumer_close_failed", reason=str(exc))
-        remaining = self.producer.flush(10)
+        try:
+            remaining = self.producer.flush(10)
+        except Exception as exc:  # a fenced producer's flush fails too: never mask the first error
+            log.warning("kafka.producer_flush_failed", error=type(exc).__name__)
+            return
         if remaining:  # never committed, so re-read by the next owner; close() would block on them
             log.warning("kafka.producer_unflushed", records=remaining)
             return
