@@ -84,5 +84,5 @@ class PhoneRecognizer:
 
 def _refused(matcher: phonenumbers.PhoneNumberMatcher, budget: int) -> int:
     """Candidates the matcher has refused so far: ``max_tries`` minus what it has left (the
-    library keeps the count in ``_max_tries``; ``test_phone_budget`` pins that)."""
+    library keeps the count in ``_max_tries``; ``tests/unit/redact/test_phone_budget.py`` pins that)."""
     return budget - matcher._max_tries
