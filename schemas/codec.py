@@ -6,9 +6,11 @@ switch formats without the stage changing meaning.
 
 - ``json``: UTF-8 JSON objects. Strict: bytes that are not valid UTF-8 raise
   :class:`InvalidUtf8Error` (never replaced with U+FFFD). A lone surrogate spelt as a JSON
-  escape (``"\\ud800"``) is valid JSON, though: it becomes U+FFFD, one code point for one
-  (offsets unchanged), as on every front door (:mod:`schemas.text`), so the document is
-  processed and its outputs can be encoded. Nesting deeper than Python's recursion limit is a
+  escape (``"\\ud800"``) is valid JSON, though: in text it becomes U+FFFD, one code point for
+  one (offsets unchanged), as on every front door (:mod:`schemas.text`), so the document is
+  processed and its outputs can be encoded. In an identifier (``IDENTIFIERS``: a document's
+  ``id``) it is an :class:`InvalidUtf8Error` instead: replaced, ``a\\ud800`` and ``a\\ud801``
+  would become one id and their results could no longer be told apart. Nesting deeper than Python's recursion limit is a
   :class:`MalformedRecordError`, not a crash. Timestamps are ISO 8601 strings.
 - ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
   Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
@@ -42,6 +44,8 @@ _FIELD = re.compile(r"^(\S+) is <")
 _AVRO_FIELD = re.compile(r" on field (\S+)$")
 #: Only a JSON escape can spell a surrogate in valid UTF-8 JSON (checked before walking a record).
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+#: Fields that identify a record, per contract: a lone surrogate there is never replaced.
+IDENTIFIERS: dict[str, tuple[str, ...]] = {"document": ("id",)}
 
 
 @cache
@@ -84,7 +88,17 @@ class Codec(Protocol):
 def _no_value(data: bytes | None) -> bytes:
     if data is None:
         raise MalformedRecordError("record has no value (tombstone)")
+    if not data:  # no format encodes a record in zero bytes
+        raise MalformedRecordError("record value is empty")
     return data
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_default(value: Any) -> Any:
@@ -117,6 +131,10 @@ class JsonCodec:
             if problem is not None:  # no contract nests this deep
                 raise SchemaMismatchError("value is nested deeper than any record contract")
             if lone:
+                for name in IDENTIFIERS.get(contract, ()):
+                    value = record.get(name)
+                    if isinstance(value, str) and not _encodable(value):
+                        raise InvalidUtf8Error(f"{name} contains a lone surrogate (an identifier is never replaced)")
                 record = replace_lone_surrogates(record)
         return record
 

@@ -86,4 +86,6 @@ def decode_schemaless(value: bytes | None, writer_schema: dict) -> dict[str, Any
     """A schemaless Avro value written with ``writer_schema`` (see :func:`load_input_schema`)."""
     if value is None:
         raise MalformedRecordError("record has no value (tombstone)")
+    if not value:  # as in every format (schemas.codec): zero bytes are not a record
+        raise MalformedRecordError("record value is empty")
     return read_avro(value, writer_schema)

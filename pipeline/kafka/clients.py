@@ -29,6 +29,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from engines.errors import NerStageError
 from pipeline.kafka.errors import (
     AbortableError,
     BrokerError,
@@ -66,10 +67,21 @@ def typed(exc: KafkaException, action: str, *, abortable: bool = False, kind: ty
 
 @contextlib.contextmanager
 def mapped(action: str, *, abortable: bool = False, kind: type[BrokerError] = BrokerError) -> Iterator[None]:
+    """``KafkaException`` -> our typed error. An exception raised inside a librdkafka callback
+    (a rebalance callback that commits) or set by the extension while it returns a result
+    surfaces as ``SystemError: ... returned a result with an exception set``, with the real
+    one as its cause: that cause is raised instead (typed, if it is a ``KafkaException``)."""
     try:
         yield
     except KafkaException as exc:
         raise typed(exc, action, abortable=abortable, kind=kind) from exc
+    except SystemError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, KafkaException):
+            raise typed(cause, action, abortable=abortable, kind=kind) from exc
+        if isinstance(cause, NerStageError):
+            raise cause from cause.__cause__
+        raise
 
 
 class ConsumerClient:
@@ -147,11 +159,13 @@ class ProducerClient:
                 raise typed(exc, f"produce to {topic}", abortable=state) from exc
 
     def poll(self, timeout: float = 0) -> None:
-        self.raw.poll(timeout)
+        with mapped("poll the producer"):
+            self.raw.poll(timeout)
 
     def flush(self, timeout: float) -> int:
         """Records still unacknowledged after ``timeout`` seconds."""
-        return self.raw.flush(timeout)
+        with mapped("flush the producer"):
+            return self.raw.flush(timeout)
 
     def partitions(self, topic: str) -> int | None:
         """The topic's partition count, or None when the metadata cannot be read."""

@@ -2,8 +2,9 @@
 builds them (:class:`DeadLetters`); the worker produces them like any other output.
 
 Key, value and headers are copied, so the record can be re-driven to the input topic after a
-fix (docs/OPERATIONS.md). Incoming ``ner.*`` headers are dropped from the copy: that
-namespace is ours, so a producer cannot plant fake error or source headers. Ours (UTF-8)::
+fix (docs/OPERATIONS.md). Incoming ``ner.*`` headers, in any case (``NER.error.class``), are
+dropped from the copy: that namespace is ours, so a producer cannot plant fake error or source
+headers. Ours (UTF-8)::
 
     ner.error.class       exception class name, e.g. InvalidUtf8Error
     ner.error.message     a fixed text per error class (never record content, see MESSAGES)
@@ -12,6 +13,10 @@ namespace is ours, so a producer cannot plant fake error or source headers. Ours
     ner.source.partition
     ner.source.offset
     ner.source.timestamp  the input record's timestamp in ms since the epoch ('' if none)
+    ner.outputs.published only when an OUTPUT of the record failed (OutputTooLargeError,
+                          OutputRefusedError): which of its outputs did go out before,
+                          ``entities``, ``redacted``, ``entities,redacted`` or '' (none); a
+                          re-drive skips them (docs/OPERATIONS.md)
 
 A record whose original bytes do not fit the dead-letter topic (the producer's
 ``message.max.bytes`` or the topic's ``max.message.bytes``, whichever is smaller) carries a
@@ -107,9 +112,14 @@ def error_headers(error: BaseException, source: Source, source_timestamp_ms: int
     return [(k, v.encode("utf-8", "backslashreplace")) for k, v in pairs.items()]
 
 
+def is_ours(key: str) -> bool:
+    """In the ``ner.`` namespace, in any case (``NER.error.class`` must not pass as a copy either)."""
+    return key[: len(HEADER_PREFIX)].casefold() == HEADER_PREFIX
+
+
 def without_ours(headers: list[tuple[str, bytes]] | None) -> list[tuple[str, bytes]]:
     """Input headers minus the ``ner.*`` namespace (used for every output copy)."""
-    return [(k, v) for k, v in (headers or []) if not k.startswith(HEADER_PREFIX)]
+    return [(k, v) for k, v in (headers or []) if not is_ours(k)]
 
 
 def _size(headers: list[tuple[str, bytes]]) -> int:
@@ -123,8 +133,9 @@ class DeadLetters:
         self.topic = topic
         self.max_bytes = max_bytes
 
-    def letter(self, item: Pending) -> Output | None:
-        """The dead-letter output, or None (logged) when no dead-letter topic is configured."""
+    def letter(self, item: Pending, published: set[str] | None = None) -> Output | None:
+        """The dead-letter output, or None (logged) when no dead-letter topic is configured.
+        ``published``: an output of the record failed; the kinds of its outputs that went out."""
         msg, error = item.msg, item.error
         assert error is not None, "only records with an error are dead-lettered"
         if not self.topic:
@@ -135,6 +146,8 @@ class DeadLetters:
         key, value = msg.key(), msg.value()
         original = without_ours(msg.headers())
         ours = error_headers(error, item.source, stamp if kind else None)
+        if published is not None:
+            ours.append(("ner.outputs.published", ",".join(sorted(published)).encode()))
         if key is not None and len(key) > self.max_bytes // 4:  # a key that alone nearly fills a record
             ours += [("ner.original.key_size", str(len(key)).encode()), ("ner.original.key_truncated", b"true")]
             key = key[: self.max_bytes // 4]
@@ -156,4 +169,4 @@ class DeadLetters:
 
 def read_error_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
     """The ``ner.*`` headers of a dead letter as a dict (for consumers and tests)."""
-    return {k: (v or b"").decode("utf-8") for k, v in (headers or []) if k.startswith(HEADER_PREFIX)}
+    return {k: (v or b"").decode("utf-8") for k, v in (headers or []) if is_ours(k)}

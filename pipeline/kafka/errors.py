@@ -20,6 +20,7 @@ Two families, and the worker treats them differently (docs/OPERATIONS.md, "Error
       KafkaStageError
       ├── BrokerError                the client library reported a broker or client failure
       │   ├── FatalBrokerError       fatal for this client (fenced, out of sequence): restart
+      │   │   └── FencedError        exactly-once: a newer producer took our transactional id
       │   ├── AbortableError         exactly-once: the open transaction must be aborted
       │   ├── ProduceTooLargeError   produce() refused a record over message.max.bytes
       │   └── CommitError            a synchronous offset commit failed for a partition
@@ -86,6 +87,11 @@ class BrokerError(KafkaStageError):
 
 class FatalBrokerError(BrokerError):
     """A fatal client error (fenced producer, idempotence broken): only a new client recovers."""
+
+
+class FencedError(FatalBrokerError):
+    """Exactly-once: another producer took this worker's transactional id (a newer instance of
+    its slot, ``txn_slots.py``): this one must stop, it can no longer commit anything."""
 
 
 class AbortableError(BrokerError):

@@ -39,7 +39,7 @@ import structlog
 from pipeline.errors import InputError
 from pipeline.kafka.dead_letters import DEFAULT_MAX_BYTES, DeadLetters, without_ours
 from pipeline.kafka.documents import Source, entity_record, read_document, redacted_record
-from pipeline.kafka.errors import InferenceError, ProcessingError, RecordFailedError
+from pipeline.kafka.errors import InferenceError, OutputRefusedError, ProcessingError, RecordFailedError
 from pipeline.kafka.records import DEAD_LETTER, ENTITIES, REDACTED, Output, Pending
 from pipeline.records.view import RecordView
 from pipeline.redact import Redactor, RedactSettings
@@ -133,8 +133,8 @@ class BatchProcessor:
                 except Exception as exc:
                     self._stage_error(exc, "encoding outputs", ())
                     p.error = _failed(exc)
-            if p.error is not None:
-                letter = self.letters.letter(p)
+            if p.error is not None:  # refused earlier (exactly-once, aborted): none of its outputs went out
+                letter = self.letters.letter(p, set() if isinstance(p.error, OutputRefusedError) else None)
                 if letter is not None:
                     outputs.append(letter)
         return outputs

@@ -10,7 +10,10 @@ and :meth:`OutputSender._send_one`, so the rules are in one place:
   its input's fault: the input is dead-lettered instead (its other output, if already
   queued, stays);
 - outputs the broker refused in a shared record batch are re-sent alone, and the inputs of
-  those refused again are dead-lettered (``delivery.py`` explains why).
+  those refused again are dead-lettered (``delivery.py`` explains why);
+- the dead letter of an input whose output was refused says which of its outputs did go out
+  (``ner.outputs.published``: ``entities``, ``redacted``, both comma-separated, or empty), so a
+  re-drive can skip them instead of publishing them twice (docs/OPERATIONS.md).
 
 Dead letters are built by :class:`~pipeline.kafka.dead_letters.DeadLetters` (sized to fit) and
 tracked by the producer's default ``on_delivery``: a refused dead letter is not retried as a
@@ -43,11 +46,14 @@ class OutputSender:
         self.checkpoint = checkpoint
         self.letters = letters
         self._partitions: dict[str, int | None] = {}
+        #: per input record (``id(item)``): the kinds of its outputs produced in this batch
+        self._sent: dict[int, set[str]] = {}
 
     def send(self, outputs: list[Output]) -> None:
         """Queue every output (librdkafka sends them in the background; the checkpoint's commit
         waits for the acknowledgements)."""
         tracker = self.checkpoint.tracker
+        self._sent = {}
         for out in outputs:
             item = out.item
             if out.kind != DEAD_LETTER and item is not None and item.error is not None:
@@ -65,15 +71,17 @@ class OutputSender:
         try:
             self.producer.produce(out.topic, out.value, out.key, partition=partition, headers=out.headers,
                                   on_delivery=on_delivery)
+            if out.kind != DEAD_LETTER and out.item is not None:
+                self._sent.setdefault(id(out.item), set()).add(out.kind)
         except ProduceTooLargeError:
             if out.kind == DEAD_LETTER or out.item is None:
                 raise  # a dead letter is sized to fit: if it does not, the limits are misconfigured
             out.item.error = OutputTooLargeError(f"the {out.kind} record ({len(out.value or b'')} bytes) is over "
                                                  "the producer's message.max.bytes")
-            self._dead_letter(out.item)
+            self._dead_letter(out.item, self._sent.get(id(out.item), set()))
 
-    def _dead_letter(self, item: Pending) -> None:
-        letter = self.letters.letter(item)
+    def _dead_letter(self, item: Pending, published: set[str]) -> None:
+        letter = self.letters.letter(item, published)
         if letter is not None:
             self._send_one(letter)
 
@@ -100,6 +108,9 @@ class OutputSender:
         inputs of those refused again (once each, original bytes) so the batch can commit."""
         tracker = self.checkpoint.tracker
         condemned: dict[int, tuple[Pending, str]] = {}
+        refused: dict[int, set[str]] = {}  # per input: the kinds of its outputs refused in the batch
+        for out, _ in rejected:
+            refused.setdefault(id(out.item), set()).add(out.kind)
         for out, code in {id(out): (out, code) for out, code in rejected}.values():
             tracker.reset()
             self._send_alone(out)
@@ -107,10 +118,12 @@ class OutputSender:
                 raise DeliveryError(f"output record failed: {tracker.failures[0]}")
             if tracker.failures:
                 condemned.setdefault(id(out.item), (out.item, code))
+            else:
+                refused[id(out.item)].discard(out.kind)  # went out alone
         tracker.reset()
         for item, code in condemned.values():
             item.error = OutputRefusedError("the broker refused an output of this record", code=code)
-            self._dead_letter(item)
+            self._dead_letter(item, self._sent.get(id(item), set()) - refused[id(item)])
         self.producer.poll(0)
 
     def _pin(self, topic: str, partition: int) -> int:

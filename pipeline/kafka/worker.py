@@ -7,7 +7,9 @@ engine call at a time already uses every core):
    ``batch_max_wait_ms`` runs out; :meth:`BatchProcessor.prepare` decodes the records and
    tokenizes their texts in one call; they join the :class:`MicroBatcher` in arrival order;
 2. when a batch is ready (count, token budget or max wait), :meth:`Worker._process` runs it:
-   ONE engine call (``processor.py``), outputs produced (``sender.py``), then the commit
+   ONE engine call (``processor.py``; on a helper thread, and if it is slow the loop keeps
+   polling with the partitions paused so ``max.poll.interval.ms`` never expels the worker
+   mid-batch: ``inflight.py``), outputs produced (``sender.py``), then the commit
    (``checkpoint.py`` owns the uncommitted offsets and the open transaction; ``delivery.py``
    writes the order down: at-least-once flushes until every output is acknowledged, then
    commits; exactly-once commits a transaction holding the outputs and the offsets, or
@@ -30,7 +32,9 @@ scatter them at random), records with a key follow the key.
 
 Rebalance: before revoked partitions are released, their queued records are processed and
 committed (a failed transaction is aborted; the next owner re-reads from the committed
-offset). Lost partitions (session expired) are dropped without committing.
+offset). Lost partitions (session expired) are dropped without committing. A rebalance while
+a slow batch computes (``inflight.py``) leaves the revoked partitions' records unproduced,
+queued and in-flight alike: the batch commits only what the worker still owns.
 
 Shutdown: :attr:`Worker.stop` (set by SIGTERM/SIGINT) ends polling; queued records are
 processed and committed, then the consumer leaves the group and the producer is flushed.
@@ -45,24 +49,35 @@ from collections import Counter
 from collections.abc import Sequence
 
 import structlog
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
-from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients
+from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients, typed
 from pipeline.kafka.delivery import DeliveryTracker
-from pipeline.kafka.errors import AbortableError, BrokerError, FatalBrokerError, TransactionError
+from pipeline.kafka.errors import (
+    AbortableError,
+    BrokerError,
+    FatalBrokerError,
+    FencedError,
+    KafkaStageError,
+    TransactionError,
+)
+from pipeline.kafka.inflight import InFlight, keepalive_s
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import BatchProcessor, Output, Pending
 from pipeline.kafka.sender import OutputSender
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.status import WorkerStatus
+from pipeline.kafka.txn_slots import claim
 
 log = structlog.get_logger(__name__)
 POLL_S = 0.1  # longest consume() wait: how fast the loop notices ``stop``
 CONSUME_MAX = 1000
 LAG_EVERY_S = 1.0
+#: librdkafka / broker codes that mean another producer took our transactional id
+FENCED_CODES = frozenset({"_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"})
 
 
 class Worker:
@@ -83,8 +98,15 @@ class Worker:
         clients = clients or Clients()
         tracker = DeliveryTracker()
         self._fatal: str | None = None
+        self._fatal_code: str | None = None
         self.consumer = clients.consumer({**settings.consumer_config(index), "error_cb": self._on_error})
         producer_conf = {**settings.producer_config(index), "error_cb": self._on_error, "on_delivery": tracker}
+        #: exactly-once: this process's transactional id, claimed among its slots (``txn_slots.py``)
+        self.transactional_id: str | None = None
+        self._txn_slot = None
+        if "transactional.id" in producer_conf:
+            self.transactional_id, self._txn_slot = claim(producer_conf["transactional.id"])
+            producer_conf["transactional.id"] = self.transactional_id
         self.producer = clients.producer(producer_conf)
         self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
                                      tracker=tracker)
@@ -98,6 +120,7 @@ class Worker:
         self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,
                                          self.metrics.breaker_open, self.metrics.dead_letter_share)
         self.metrics.breaker_open.set(0)
+        self.inflight = InFlight(keepalive_s(settings.consumer_config(index)))
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._lag_at = 0.0
@@ -108,8 +131,18 @@ class Worker:
 
     def run(self) -> None:
         """Consume until ``stop``; then drain, commit and leave the group."""
+        try:
+            self._run()
+        except BaseException as exc:
+            ours = self._ours(exc)
+            if ours is not exc:
+                raise ours from exc
+            raise
+
+    def _run(self) -> None:
         log.info("kafka.worker_started", worker=self.index, inputs=self.settings.input, group=self.settings.group,
-                 delivery=self.settings.delivery, on_error=self.settings.on_error)
+                 delivery=self.settings.delivery, on_error=self.settings.on_error,
+                 transactional_id=self.transactional_id)
         self.consumer.subscribe(self.settings.input, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         try:
@@ -126,11 +159,31 @@ class Worker:
             self._close()
         log.info("kafka.worker_stopped", worker=self.index, batches=self.batches)
 
+    def _ours(self, exc: BaseException) -> BaseException:
+        """Our error behind ``exc``: raised inside a librdkafka callback (a revoke that commits),
+        it reaches us as ``SystemError`` (exit 70, a bug) with ours as the cause; a fenced
+        producer becomes :class:`FencedError`, which names the transactional id."""
+        err: BaseException | None = exc
+        while isinstance(err, SystemError) and err.__cause__ is not None:
+            err = err.__cause__
+        if isinstance(err, KafkaException):  # set by the extension itself, not raised through clients.py
+            err = typed(err, "a Kafka client call")
+        if not isinstance(err, KafkaStageError):
+            return exc
+        if isinstance(err, BrokerError) and not isinstance(err, FencedError) and err.code in FENCED_CODES:
+            return FencedError(f"fenced: another producer started with transactional.id {self.transactional_id} "
+                               "(a newer instance of this worker's slot); this worker can no longer commit and "
+                               "stops", code=err.code)
+        return err
+
     def step(self) -> None:
         """One turn: poll for records (or only for callbacks while paused), run one ready batch."""
         if self._fatal:
-            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}")
+            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}", code=self._fatal_code)
         batcher = self.batcher
+        held = self.inflight.take_held()  # consumed while the last batch computed
+        if held:
+            self._accept(held)
         now = time.monotonic()
         room = self.settings.queue_max_records - len(batcher)
         timeout = 0.0 if batcher.ready(now) else (min(batcher.wait_s(now), POLL_S) if len(batcher) else POLL_S)
@@ -174,11 +227,16 @@ class Worker:
             self._process(self.batcher.take()[0])
 
     def _close(self) -> None:
+        self.inflight.close()
         try:
             self.consumer.close()
         except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.consumer_close_failed", reason=str(exc))
-        remaining = self.producer.flush(10)
+        try:
+            remaining = self.producer.flush(10)
+        except Exception as exc:  # a fenced producer's flush fails too: never mask the first error
+            log.warning("kafka.producer_flush_failed", error=type(exc).__name__)
+            return
         if remaining:  # never committed, so re-read by the next owner; close() would block on them
             log.warning("kafka.producer_unflushed", records=remaining)
             return
@@ -188,6 +246,9 @@ class Worker:
             self.producer.close()
         except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.producer_close_failed", reason=str(exc))
+        finally:
+            if self._txn_slot is not None:  # frees the transactional id for this slot's next process
+                self._txn_slot.close()
 
     # -- one batch ------------------------------------------------------------------------
 
@@ -200,7 +261,8 @@ class Worker:
         checkpoint = self.checkpoint
         checkpoint.begin(batch)
         try:
-            outputs = self.processor.run(batch)
+            outputs = self._compute(batch, keepalive=rewind)
+            batch, outputs = self._still_owned(batch, outputs)
             batch, outputs, tripped = self._until_breaker(batch, outputs)  # tripped: the record that trips it
             self.sender.send(outputs)
             if batch:
@@ -228,6 +290,34 @@ class Worker:
                       offset=tripped.source.offset)
         self.breaker.check()
         return True
+
+    def _compute(self, batch: list[Pending], *, keepalive: bool) -> list[Output]:
+        """The batch's outputs; polling meanwhile if it is slow (not inside a rebalance callback,
+        where librdkafka is already being polled)."""
+        if not keepalive:
+            return self.processor.run(batch)
+        self.inflight.gone = set()
+        return self.inflight.run(lambda: self.processor.run(batch),
+                                 lambda: self.consumer.consume(CONSUME_MAX, 0), self._pause_while_computing)
+
+    def _pause_while_computing(self, paused: bool) -> None:
+        if paused:  # one line per slow batch: it says batches are near max.poll.interval.ms
+            log.info("kafka.batch_slow", worker=self.index, keepalive_s=self.inflight.keepalive)
+        if not self._paused:  # backpressure already holds them paused otherwise
+            parts = [TopicPartition(t, p) for t, p in self._assigned]
+            if parts:
+                (self.consumer.pause if paused else self.consumer.resume)(parts)
+
+    def _still_owned(self, batch: list[Pending], outputs: list[Output]) -> tuple[list[Pending], list[Output]]:
+        """Without the records of partitions revoked or lost while the batch computed (never
+        produced: their next owner reads them again, no duplicate)."""
+        gone, self.inflight.gone = self.inflight.gone, set()
+        if not gone:
+            return batch, outputs
+        kept = [item for item in batch if (item.source.topic, item.source.partition) not in gone]
+        ids = {id(item) for item in kept}
+        log.info("kafka.batch_trimmed", worker=self.index, records=len(batch), kept=len(kept))
+        return kept, [o for o in outputs if o.item is not None and id(o.item) in ids]
 
     def _until_breaker(self, batch: list[Pending], outputs: list[Output]
                        ) -> tuple[list[Pending], list[Output], Pending | None]:
@@ -287,20 +377,23 @@ class Worker:
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
-            self._fatal = err.str()
+            self._fatal, self._fatal_code = err.str(), err.name()
         log.warning("kafka.client_error", error=err.name(), reason=err.str())
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.status.assigned = len(self._assigned)
         if partitions:  # librdkafka keeps a partition's pause flag across a revoke and re-assignment: set it
-            (consumer.pause if self._paused else consumer.resume)(partitions)
+            (consumer.pause if self._paused or self.inflight.polling else consumer.resume)(partitions)
         log.info("kafka.assigned", worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         """Finish and commit queued work of the revoked partitions before they are released."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         items = self.batcher.drop(lambda item: (item.source.topic, item.source.partition) not in revoked)
+        if self.inflight.polling:  # inside a batch's compute: nothing of theirs was produced, leave it all
+            self._forget_while_computing(revoked)
+            items = []
         if self._failed:
             items = []
         size = self.settings.batch_max_records
@@ -314,8 +407,16 @@ class Worker:
         """Partitions already owned by someone else: drop their queued work, commit nothing."""
         lost = {(tp.topic, tp.partition) for tp in partitions}
         dropped = self.batcher.drop(lambda item: (item.source.topic, item.source.partition) not in lost)
+        if self.inflight.polling:
+            self._forget_while_computing(lost)
         self._release(lost)
         log.warning("kafka.partitions_lost", worker=self.index, partitions=len(lost), dropped=len(dropped))
+
+    def _forget_while_computing(self, parts: set[tuple[str, int]]) -> None:
+        """Partitions leaving while a batch computes: its records of them are not produced, and
+        records held for after it are dropped (the next owner reads them all again)."""
+        self.inflight.gone |= parts
+        self.inflight.held = [m for m in self.inflight.held if (m.topic(), m.partition()) not in parts]
 
     def _release(self, parts: set[tuple[str, int]]) -> None:
         self._assigned -= parts

@@ -96,28 +96,35 @@ def _union(spans: list[Entity], key: Callable[[Entity], tuple]) -> list[Entity]:
     return out
 
 
-def _clip(span: Entity, winner: Entity) -> list[Entity]:
-    """The parts of ``span`` outside ``winner``: none, one, or two (winner strictly inside)."""
-    if span.end <= winner.start or span.start >= winner.end:
-        return [span]
-    parts = []
-    if span.start < winner.start:
-        parts.append(Entity(span.label, span.start, winner.start, span.score, span.source))
-    if span.end > winner.end:
-        parts.append(Entity(span.label, winner.end, span.end, span.score, span.source))
-    return parts
-
-
 def _greedy(spans: list[Entity], key: Callable[[Entity], tuple]) -> list[Entity]:
-    """Best span first wins its characters; later spans keep only what is still free."""
+    """Best span first wins its characters; later spans keep only what is still free.
+
+    Linear by construction (each character is claimed once): ``taken[p]`` points towards the
+    first free position at or after ``p`` (a union-find with path compression), so a span's
+    free pieces are found without comparing it to every span kept before it (which was
+    quadratic in the number of spans)."""
+    if not spans:
+        return []
+    taken = list(range(max(s.end for s in spans) + 1))
+
+    def free_from(p: int) -> int:
+        root = p
+        while taken[root] != root:
+            root = taken[root]
+        while taken[p] != root:
+            taken[p], p = root, taken[p]
+        return root
+
     kept: list[Entity] = []
     for span in sorted(spans, key=key):
-        pieces = [span]
-        for winner in kept:
-            pieces = [part for piece in pieces for part in _clip(piece, winner)]
-            if not pieces:
-                break
-        kept.extend(pieces)
+        p = free_from(span.start)
+        while p < span.end:
+            start = p
+            while p < span.end and taken[p] == p:
+                taken[p] = p + 1
+                p += 1
+            kept.append(Entity(span.label, start, p, span.score, span.source))
+            p = free_from(p)
     return sorted(kept, key=lambda s: (s.start, s.end))
 
 

@@ -12,13 +12,20 @@ _TRAILING = ".,;:!?'\""
 
 
 def _trim(url: str) -> str:
-    while url:
-        last = url[-1]
-        unbalanced = last in ")]" and url.count("(" if last == ")" else "[") < url.count(last)
+    """``url`` without trailing punctuation and unbalanced closing brackets, in one pass from
+    the end (bracket counts are taken once and updated, so ``http://x.org/)))...`` is linear)."""
+    opens = {")": url.count("("), "]": url.count("[")}
+    closes = {")": url.count(")"), "]": url.count("]")}
+    end = len(url)
+    while end:
+        last = url[end - 1]
+        unbalanced = last in closes and opens[last] < closes[last]
         if last not in _TRAILING and not unbalanced:
             break
-        url = url[:-1]
-    return url
+        if last in closes:
+            closes[last] -= 1
+        end -= 1
+    return url[:end]
 
 
 class UrlRecognizer(RegexRecognizer):

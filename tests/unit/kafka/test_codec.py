@@ -62,11 +62,14 @@ def test_unknown_format_and_missing_registry_url():
 
 def test_json_lone_surrogates_become_u_fffd_and_the_outputs_encode():
     """Valid JSON may spell a lone surrogate; the document is processed (offsets unchanged),
-    not dead-lettered because its outputs could not be written as UTF-8."""
+    not dead-lettered because its outputs could not be written as UTF-8. Not in its ``id``: two
+    ids would become one (``InvalidUtf8Error``, dead-lettered)."""
     codec = JsonCodec()
-    raw = b'{"id": "s\\udfff", "text": "mail \\ud800 John \\ud83d\\ude00", "metadata": {"k\\udc00": "v"}}'
+    raw = b'{"id": "s", "text": "mail \\ud800 John \\ud83d\\ude00", "metadata": {"k\\udc00": "v"}}'
     record = check_shape(codec.decode(raw, "document", "t"), "document")
-    assert record == {"id": "s\ufffd", "text": "mail \ufffd John \U0001f600", "metadata": {"k\ufffd": "v"}}
+    assert record == {"id": "s", "text": "mail \ufffd John \U0001f600", "metadata": {"k\ufffd": "v"}}
+    with pytest.raises(InvalidUtf8Error, match="id contains a lone surrogate"):
+        codec.decode(b'{"id": "s\\udfff", "text": "t"}', "document", "t")
     assert len(record["text"]) == len(json.loads(raw)["text"])
     redacted = {"id": record["id"], "text": record["text"], "entities": [{"label": "NAME", "start": 7, "end": 11}]}
     assert codec.decode(codec.encode(redacted, "redacted_document", "t"), "redacted_document", "t") == redacted

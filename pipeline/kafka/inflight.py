@@ -1,0 +1,79 @@
+"""A batch's compute on a helper thread while the worker thread keeps polling the consumer.
+
+librdkafka expels a consumer that does not poll for ``max.poll.interval.ms``: its partitions
+go to another member and its commit is refused. A batch whose engine call outlasts that
+interval (a slow engine, documents of 20,000 characters, a short interval) would then be
+re-read by the next owner, or by this worker after it rejoins, again and again: no commit, lag
+that never moves, duplicates for as long as it runs. So the compute (``BatchProcessor.run``:
+inference, decoding, redaction, encoding; no Kafka client) runs on one helper thread, and if
+it is not done after ``keepalive_s`` the worker thread polls every ``keepalive_s`` with every
+assigned partition paused until it is. Polling keeps the membership alive; records that
+arrive meanwhile (fetched before the pause) are held, in order, for after the batch.
+
+Rebalance callbacks can run in those polls. The worker then does not finish the batch inside
+the callback (its transaction is open, its outputs not yet produced): the revoked (or lost)
+partitions are remembered in :attr:`InFlight.gone`, and when the compute returns the worker
+produces and commits only the records of partitions it still owns. The others were never
+produced, so their next owner (or this worker, re-assigned) reads them again without a
+duplicate: the batch is never re-run unchanged, nor published twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+#: Longest gap between two polls while a batch computes (shorter if the interval is short).
+KEEPALIVE_MAX_S = 1.0
+
+
+def keepalive_s(consumer_config: dict) -> float:
+    """A quarter of ``max.poll.interval.ms`` (librdkafka's default 300,000), at most a second."""
+    interval_ms = float(consumer_config.get("max.poll.interval.ms", 300_000))
+    return min(KEEPALIVE_MAX_S, interval_ms / 4000.0)
+
+
+class InFlight:
+    """Runs one batch's compute at a time; see the module docstring."""
+
+    def __init__(self, keepalive: float) -> None:
+        self.keepalive = keepalive
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-batch")
+        #: while polling during a compute: the partitions revoked or lost meanwhile
+        self.gone: set[tuple[str, int]] = set()
+        #: records consumed while a compute ran, for after it (in arrival order)
+        self.held: list[Any] = []
+        self.polling = False
+
+    def run(self, compute: Callable[[], T], poll: Callable[[], list], pause: Callable[[bool], None]) -> T:
+        """``compute()``'s result (or its exception). After ``keepalive`` seconds without one,
+        ``pause(True)``, then ``poll()`` (its records are held) every ``keepalive`` seconds
+        until it returns, then ``pause(False)``."""
+        future = self._pool.submit(compute)
+        try:
+            return future.result(timeout=self.keepalive)
+        except FuturesTimeout:
+            pass
+        self.polling = True
+        pause(True)
+        try:
+            while True:
+                self.held.extend(poll())
+                try:
+                    return future.result(timeout=self.keepalive)
+                except FuturesTimeout:
+                    continue
+        finally:
+            self.polling = False
+            pause(False)
+
+    def take_held(self) -> list[Any]:
+        held, self.held = self.held, []
+        return held
+
+    def close(self) -> None:
+        """Stop accepting work; a compute still running (the worker failed) is left to finish."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
