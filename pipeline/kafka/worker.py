@@ -47,6 +47,7 @@ from collections.abc import Sequence
 import structlog
 from confluent_kafka import KafkaError, TopicPartition
 
+from pipeline.kafka.access import ClientErrors, check_access, explained, refused_record_error
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
@@ -79,12 +80,20 @@ class Worker:
             settings.batch_max_records, settings.batch_max_tokens, settings.batch_max_wait_ms / 1000.0))
         clients = clients or Clients()
         tracker = DeliveryTracker()
-        self._fatal: str | None = None
-        self.consumer = clients.consumer({**settings.consumer_config(index), "error_cb": self._on_error})
-        producer_conf = {**settings.producer_config(index), "error_cb": self._on_error, "on_delivery": tracker}
-        self.producer = clients.producer(producer_conf)
-        self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
-                                     tracker=tracker)
+        # librdkafka's errors and log lines, throttled; an authentication failure stops the worker
+        self.client_errors = errors = ClientErrors(settings.client_error_log_interval_s, index)
+        hooks = {"error_cb": errors, "logger": errors}
+        self.consumer = clients.consumer({**settings.consumer_config(index), **hooks})
+        self.producer = clients.producer({**settings.producer_config(index), **hooks, "on_delivery": tracker})
+        try:  # bounded: a refused login, a missing ACL or a silent bootstrap is one named error
+            check_access(self.consumer, settings, errors)
+            with explained(settings, errors, index):
+                self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
+                                             tracker=tracker)
+        except BaseException:
+            with contextlib.suppress(Exception):  # a fatal producer raises even from flush(): keep the first error
+                self._close(flush_s=0)
+            raise
         letters = processor.letters
         if letters.topic:  # a dead letter must fit the producer's and the topic's limits
             topic_max = clients.topic_max_bytes(settings.producer_config(index), letters.topic)
@@ -125,8 +134,10 @@ class Worker:
 
     def step(self) -> None:
         """One turn: poll for records (or only for callbacks while paused), run one ready batch."""
-        if self._fatal:
-            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}")
+        errors = self.client_errors
+        if errors.fatal:
+            raise FatalBrokerError(f"fatal Kafka client error: {errors.fatal}")
+        errors.raise_refused(self.settings)
         batcher = self.batcher
         now = time.monotonic()
         room = self.settings.queue_max_records - len(batcher)
@@ -153,8 +164,10 @@ class Worker:
                 good.append(msg)
             elif err.fatal():
                 raise FatalBrokerError(f"fatal consumer error: {err.str()}", code=err.name())
+            elif (refused := refused_record_error(self.settings, err, msg.topic(), self.settings.group)) is not None:
+                raise refused  # a missing ACL: stop before anything more is read or committed
             elif err.code() != KafkaError._PARTITION_EOF:
-                log.warning("kafka.consume_error", error=err.name(), reason=err.str())
+                self.client_errors(err)
         if not good:
             return
         now = time.monotonic()
@@ -168,12 +181,12 @@ class Worker:
         while len(self.batcher):
             self._process(self.batcher.take()[0])
 
-    def _close(self) -> None:
+    def _close(self, flush_s: float = 10) -> None:
         try:
             self.consumer.close()
         except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.consumer_close_failed", reason=str(exc))
-        remaining = self.producer.flush(10)
+        remaining = self.producer.flush(flush_s)
         if remaining:  # never committed, so re-read by the next owner; close() would block on them
             log.warning("kafka.producer_unflushed", records=remaining)
             return
@@ -276,11 +289,6 @@ class Worker:
             log.debug("kafka.lag_unavailable", reason=str(exc))
 
     # -- callbacks (run inside consume()) -------------------------------------------------
-
-    def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self._fatal = err.str()
-        log.warning("kafka.client_error", error=err.name(), reason=err.str())
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}

@@ -55,8 +55,8 @@ def worker_process(tmp_path):
     """``start(args)`` runs ``ner-stage worker`` in a subprocess; every one is killed at teardown."""
     started: list[WorkerProcess] = []
 
-    def start(args: list[str], module: str = "pipeline.cli.main") -> WorkerProcess:
-        proc = WorkerProcess(args, tmp_path / f"worker-{len(started)}.log", module)
+    def start(args: list[str], module: str = "pipeline.cli.main", env: dict[str, str] | None = None) -> WorkerProcess:
+        proc = WorkerProcess(args, tmp_path / f"worker-{len(started)}.log", module, env)
         started.append(proc)
         return proc
 

@@ -60,9 +60,9 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
 class TopicReader:
     """Reads every partition of one topic from the beginning, accumulating records."""
 
-    def __init__(self, bootstrap: str, topic: str, *, read_committed: bool = False) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, read_committed: bool = False, config: dict | None = None) -> None:
         self.topic = topic
-        self.consumer = Consumer({
+        self.consumer = Consumer({**(config or {}),
             "bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}", "enable.auto.commit": False,
             "isolation.level": "read_committed" if read_committed else "read_uncommitted", **FAST_GROUP_CONFIG,
         })
@@ -111,9 +111,10 @@ class WorkerProcess:
     """``python -m pipeline.cli.main worker ...`` in a subprocess (killed on close); ``module``
     runs another launcher instead (the fault-injecting one of test_worker_errors.py)."""
 
-    def __init__(self, args: list[str], log_path: Path, module: str = "pipeline.cli.main") -> None:
+    def __init__(self, args: list[str], log_path: Path, module: str = "pipeline.cli.main",
+                 env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NER_")}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("NER_")}, **(env or {})}
         env["PYTHONUNBUFFERED"] = "1"
         with log_path.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", module, "worker", *args], cwd=ROOT,

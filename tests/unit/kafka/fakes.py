@@ -109,6 +109,13 @@ class FakeConsumer:
     def get_watermark_offsets(self, tp, timeout=None, cached=False):
         return (0, 5)
 
+    def list_topics(self, topic=None, timeout=-1):  # every topic readable: the start-up check passes
+        meta = SimpleNamespace(error=None, partitions={0: None})
+        return SimpleNamespace(topics={topic: meta} if topic else {}, brokers={1: None})
+
+    def committed(self, partitions, timeout=None):
+        return partitions
+
     def consumer_group_metadata(self):
         return "group-metadata"
 
