@@ -88,9 +88,10 @@ class ClientErrors:
     def __call__(self, err: KafkaError) -> None:
         if err.fatal():
             self.fatal = err.str()
-        if err.code() in REFUSED:
-            self.refused = err
-        self.last = f"{err.name()}: {err.str()}"
+        if err.code() in REFUSED or (err.code() == KafkaError._TRANSPORT and "ssl/tls alert" in err.str().lower()):
+            self.refused = err  # a TLS alert from the broker: it refused our certificate
+        if err.code() != KafkaError._ALL_BROKERS_DOWN:  # says less than the error before it
+            self.last = f"{err.name()}: {err.str()}"
         repeated = self._due(err.name())
         if repeated is not None:
             log.warning("kafka.client_error", worker=self.worker, error=err.name(), reason=err.str(),
@@ -115,14 +116,36 @@ def _lacks(settings: KafkaSettings, operation: str, kind: str, name: str, code: 
     return AuthorizationError(f"principal {principal(settings)} lacks {operation} on {kind} {name}", code=code)
 
 
+def check_certificate(settings: KafkaSettings) -> None:
+    """An expired (or not yet valid) client certificate, said before the broker refuses it with
+    a bare TLS alert."""
+    if not settings.ssl_certificate_location:
+        return
+    try:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(Path(settings.ssl_certificate_location).read_bytes())
+    except Exception:  # unreadable or not PEM: librdkafka says why when it loads it
+        return
+    now, which = time.time(), f"the client certificate {settings.ssl_certificate_location} of {principal(settings)}"
+    if cert.not_valid_after_utc.timestamp() < now:
+        raise AuthenticationError(f"{which} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+                                  code="CERT_EXPIRED")
+    if cert.not_valid_before_utc.timestamp() > now:
+        raise AuthenticationError(f"{which} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC",
+                                  code="CERT_NOT_YET_VALID")
+
+
 def check_access(consumer, settings: KafkaSettings, errors: ClientErrors) -> None:
     """Raise a typed error unless every topic and the group are reachable with our rights, within
     ``settings.startup_timeout_s`` (``consumer``: a :class:`~pipeline.kafka.clients.ConsumerClient`)."""
+    check_certificate(settings)
     deadline = time.monotonic() + settings.startup_timeout_s
     wanted = {**{t: "READ" for t in settings.input},
               **{t: "WRITE" for t in (settings.entities_topic, settings.redacted_topic, settings.dlq_topic) if t}}
     for topic, operation in wanted.items():
-        code = _until_answered(lambda topic=topic: consumer.topic_error(topic, 1.0), settings, errors, deadline)
+        code = _until_answered(lambda topic=topic: consumer.topic_error(topic, 1.0), settings, errors, deadline,
+                               consumer)
         if code in AUTHORIZATION:
             raise _lacks(settings, operation, "topic", topic, code)
     parts = [TopicPartition(t, 0) for t in settings.input]
@@ -139,20 +162,24 @@ def check_access(consumer, settings: KafkaSettings, errors: ClientErrors) -> Non
             raise
 
     try:
-        _until_answered(offsets, settings, errors, deadline)
+        _until_answered(offsets, settings, errors, deadline, consumer)
     except BrokerError as exc:
         if exc.code in AUTHORIZATION and not isinstance(exc, AuthorizationError):
             raise _lacks(settings, "READ", "group", settings.group, exc.code) from exc
         raise
 
 
-def _until_answered(ask, settings: KafkaSettings, errors: ClientErrors, deadline: float):
+def _until_answered(ask, settings: KafkaSettings, errors: ClientErrors, deadline: float, consumer):
     """Call ``ask`` until a broker answers it; an authentication failure or the deadline ends it."""
     while True:
         errors.raise_refused(settings)
         try:
             return ask()
         except BrokerError as exc:
+            for event in consumer.consume(10, 0):  # serves error_cb (librdkafka calls it only from here)
+                if event.error() is not None:
+                    errors(event.error())
+            errors.raise_refused(settings)
             if exc.code in AUTHORIZATION or isinstance(exc, AuthorizationError):
                 raise
             if time.monotonic() > deadline:
