@@ -2,7 +2,11 @@
 
 When the broker answers, exactly one JSON line goes to stdout --
 ``{"bootstrap": "127.0.0.1:P", "kind": "apache"}`` (with ``--brokers N``, the bootstrap lists
-all N nodes, comma-separated) -- so scripts can read it and go on; progress and notes go to
+all N nodes, comma-separated) -- so scripts can read it and go on. With ``--security sasl_ssl``
+or ``mtls`` the line adds the super user's client settings, named like the worker's settings
+(``security_protocol``, ``ssl_ca_location``; ``sasl_mechanism``/``sasl_username``/
+``sasl_password``, or ``ssl_certificate_location``/``ssl_key_location``): that line and the 0600
+files under ``<data dir>/security`` are the only places the secrets appear; progress and notes go to
 stderr, broker logs to files. SIGTERM or Ctrl-C stops the broker cleanly and exits 0; a node
 that dies on its own ends the command with status 1.
 
@@ -39,6 +43,10 @@ class BrokerSettings(NerSettings):
         None, description="Apache Kafka data directory, kept and reused (default: a temporary one, removed on exit).")
     broker_count: int = Field(1, ge=1, le=9, description="Number of Apache Kafka nodes (broker+controller each).")
     broker_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, MiB.")
+    broker_security: Literal["plaintext", "sasl_ssl", "mtls"] = Field(
+        "plaintext", description="plaintext (no authentication, no ACLs), sasl_ssl (SCRAM-SHA-512 users over TLS) or "
+                                 "mtls (client certificates); secured brokers run the ACL authorizer, deny by default, "
+                                 "with one super user whose client settings the JSON line carries (Apache Kafka only)")
     kafka_cache_dir: str | None = Field(
         None, description="Where the Apache Kafka jars are cached (default: .cache/ in a checkout, "
                           "else ~/.cache/ner-stage).")
@@ -55,7 +63,8 @@ class BrokerSettings(NerSettings):
 #: The short flags of the issue that specified this command (``--kind``, ``--port``, ``--data-dir``,
 #: ``--brokers``), beside the generated ``--broker-*`` ones.
 FLAG_ALIASES = {"broker_kind": "kind", "broker_port": "port", "broker_data_dir": "data-dir",
-                "broker_count": "brokers", "broker_heap_mb": "heap-mb", "kafka_cache_dir": "cache-dir"}
+                "broker_count": "brokers", "broker_heap_mb": "heap-mb", "kafka_cache_dir": "cache-dir",
+                "broker_security": "security"}
 
 
 def _progress(message: str) -> None:
@@ -64,7 +73,11 @@ def _progress(message: str) -> None:
 
 def _choose_kind(settings: BrokerSettings) -> str:
     if settings.broker_kind is not None:
+        if settings.broker_kind == "tansu" and settings.broker_security != "plaintext":
+            raise click.UsageError("--security sasl_ssl|mtls needs --kind apache (Tansu has no TLS, SASL or ACLs)")
         return settings.broker_kind
+    if settings.broker_security != "plaintext":
+        return "apache"  # no fallback: a secured broker is Apache Kafka or an error
     from pipeline.kafka.apache.artifacts import ApacheKafkaUnavailableError, apache_available
 
     try:
@@ -91,7 +104,7 @@ def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
     cluster = stack.enter_context(start_apache(
         brokers=settings.broker_count, port=settings.broker_port, data_dir=settings.broker_data_dir,
         cache_dir=Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None,
-        heap_mb=settings.broker_heap_mb, progress=_progress))
+        heap_mb=settings.broker_heap_mb, progress=_progress, security=settings.broker_security))
     _progress(f"Apache Kafka logs: {cluster.log_dir}")
     return cluster
 
@@ -105,7 +118,9 @@ def command(config_file, **flags) -> None:
     Apache Kafka (KRaft) runs from its Maven Central jars with the machine's Java 17+; the
     first use resolves them with Maven into the cache (progress on stderr). When the broker
     answers, one JSON line {"bootstrap": "127.0.0.1:P", "kind": "apache"} goes to stdout.
-    SIGTERM or Ctrl-C stops it. Tansu (--kind tansu) needs no JVM but does not support
+    SIGTERM or Ctrl-C stops it. --security sasl_ssl|mtls adds TLS, SCRAM-SHA-512 or client
+    certificates and ACLs (deny by default); the line then carries the super user's client
+    settings (security_protocol, ssl_ca_location, sasl_* or ssl_certificate/key_location). Tansu (--kind tansu) needs no JVM but does not support
     static membership (--group-instance-id) nor hide aborted transactions.
     """
     import logging
@@ -122,7 +137,9 @@ def command(config_file, **flags) -> None:
         signal.signal(signum, lambda *_: stop.set())
     with ExitStack() as stack:
         broker = _start(settings, kind, stack)
-        click.echo(json.dumps({"bootstrap": broker.bootstrap, "kind": kind}))
+        security = getattr(broker, "security", None)
+        line = {"bootstrap": broker.bootstrap, "kind": kind, **(security.client_settings() if security else {})}
+        click.echo(json.dumps(line))  # the only place the super user's password is shown
         sys.stdout.flush()
         while not stop.wait(0.5):
             if not broker.running:
