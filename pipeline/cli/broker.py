@@ -120,8 +120,9 @@ def command(config_file, **flags) -> None:
     answers, one JSON line {"bootstrap": "127.0.0.1:P", "kind": "apache"} goes to stdout.
     SIGTERM or Ctrl-C stops it. --security sasl_ssl|mtls adds TLS, SCRAM-SHA-512 or client
     certificates and ACLs (deny by default); the line then carries the super user's client
-    settings (security_protocol, ssl_ca_location, sasl_* or ssl_certificate/key_location). Tansu (--kind tansu) needs no JVM but does not support
-    static membership (--group-instance-id) nor hide aborted transactions.
+    settings (security_protocol, ssl_ca_location, sasl_* or ssl_certificate/key_location).
+    Tansu (--kind tansu) needs no JVM but does not support static membership
+    (--group-instance-id) nor hide aborted transactions.
     """
     import logging
 

@@ -113,7 +113,8 @@ def test_at_least_once_under_a_crash_loop_loses_nothing(kafka_broker, topics, wo
 
 def test_exactly_once_crash_loop_over_sasl_ssl_with_only_the_documented_acls(sasl_ssl_broker, topics,
                                                                                worker_process):
-    """The same loop, smaller (bounded for CI), on SCRAM over TLS as a user with only its ACLs."""
+    """The same loop, smaller (bounded for CI: 200 documents, 2 kills), on SCRAM over TLS as a
+    user with only its ACLs."""
     from pipeline.kafka.acls import grant, worker_acls
     from pipeline.kafka.settings import KafkaSettings
     from tests.integration.kafka.secured import PRINCIPAL, USER, add_scram_user, new_password
@@ -130,7 +131,7 @@ def test_exactly_once_crash_loop_over_sasl_ssl_with_only_the_documented_acls(sas
     flags = ["--exactly-once", "--security-protocol", "SASL_SSL", "--sasl-mechanism", "SCRAM-SHA-512",
              "--sasl-username", USER, "--ssl-ca-location", broker.security["ssl.ca.location"]]
     ents, reds, letters, ids, poison_keys = _crash_loop(
-        broker.bootstrap, names, worker_process, flags, read_committed=True, docs=300, kills=2,
+        broker.bootstrap, names, worker_process, flags, read_committed=True, docs=200, kills=2,
         client=broker.security, env={"NER_SASL_PASSWORD": password}, group=group)
     assert Counter(r.json()["id"] for r in ents) == Counter(ids)
     assert Counter(r.json()["id"] for r in reds) == Counter(ids)
