@@ -22,6 +22,7 @@ setting that holds a secret.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,7 @@ class ClientErrors:
         """librdkafka's own log lines (``logger`` setting), throttled by facility like errors."""
         facility = str(args[0]) if args else "log"
         repeated = self._due(f"log:{facility}")
-        if repeated is not None and level <= 4:  # syslog levels: 0-3 errors, 4 warnings
+        if repeated is not None and level >= logging.WARNING:  # confluent-kafka maps syslog levels to logging's
             log.warning("kafka.librdkafka", worker=self.worker, facility=facility,
                         message=str(args[-1]) if args else fmt, repeated=repeated)
 

@@ -30,8 +30,7 @@ class WorkerAcl:
         """The ``kafka-acls.sh`` line that grants it."""
         flag = {"topic": "--topic", "group": "--group", "transactional_id": "--transactional-id"}[self.resource]
         pattern = " --resource-pattern-type prefixed" if self.pattern == "PREFIXED" else ""
-        operation = self.operation.replace("_", "").title() if self.operation == "DESCRIBE_CONFIGS" else \
-            self.operation.title()
+        operation = "".join(word.title() for word in self.operation.split("_"))  # DESCRIBE_CONFIGS: DescribeConfigs
         return (f"kafka-acls.sh --bootstrap-server {bootstrap} --command-config {config} --add "
                 f"--allow-principal {principal} --operation {operation} {flag} {self.name}{pattern}")
 
