@@ -205,6 +205,15 @@ def explained(settings: KafkaSettings, errors: ClientErrors, index: int = 0) -> 
         raise
 
 
+def denied_output(settings: KafkaSettings, tracker) -> AuthorizationError | None:
+    """An output the broker refused for a missing ACL (``DeliveryTracker.denied``): a stage
+    error naming it, never a reason to dead-letter the record."""
+    if not tracker.denied:
+        return None
+    topic, code = tracker.denied[0]
+    return _lacks(settings, "WRITE", "topic", topic, code)
+
+
 def refused_record_error(settings: KafkaSettings, err: KafkaError, topic: str | None, group: str) -> BrokerError | None:
     """A consume-time authorization error as the named stage error (None for other errors)."""
     kind = AUTHORIZATION.get(err.name())

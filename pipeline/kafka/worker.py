@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import structlog
 from confluent_kafka import KafkaError, TopicPartition
 
-from pipeline.kafka.access import ClientErrors, check_access, explained, refused_record_error
+from pipeline.kafka.access import ClientErrors, check_access, denied_output, explained, refused_record_error
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
@@ -216,14 +216,20 @@ class Worker:
             else:
                 checkpoint.abort()
         except (TransactionError, AbortableError) as exc:
+            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+                with contextlib.suppress(BrokerError):
+                    checkpoint.abort()
+                raise denied from exc  # an ACL, not the batch: retrying cannot help
             log.warning("kafka.batch_aborted", records=len(batch), reason=str(exc))
             checkpoint.aborted()
             if rewind:
                 self._rewind()
             return False
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(BrokerError):  # a fenced producer cannot abort: keep the first error
                 checkpoint.abort()
+            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+                raise denied from exc
             raise
         self._count(batch, outputs, time.perf_counter() - started)
         self.batches += 1

@@ -131,6 +131,7 @@ class FakeProducer:
         self.produced: list[dict] = []
         self.unacked: list[dict] = []
         self.fail_topic: str | None = None
+        self.fail_code = KafkaError._MSG_TIMED_OUT  # the delivery error of fail_topic's records
         self.fail_flushes = 0  # this many flushes report every record as failed
         self.max_bytes: int | None = None  # like message.max.bytes: larger values are refused at produce()
         self.broker_max_bytes: int | None = None  # like a topic's max.message.bytes: refused at delivery
@@ -162,7 +163,7 @@ class FakeProducer:
             callback = record["on_delivery"] or self.conf["on_delivery"]
             error = None
             if fail_all or record["topic"] == self.fail_topic:
-                error = KafkaError(KafkaError._MSG_TIMED_OUT)
+                error = KafkaError(self.fail_code if not fail_all else KafkaError._MSG_TIMED_OUT)
             elif self.broker_max_bytes is not None and len(record["value"] or b"") > self.broker_max_bytes:
                 error = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "RecordTooLarge")  # the topic's limit
             failed_any |= error is not None

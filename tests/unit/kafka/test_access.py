@@ -130,3 +130,37 @@ def test_schema_registry_client_takes_the_tls_settings_only_for_https():
     own_ca = KafkaSettings(**base, schema_registry_url="https://r", schema_registry_ca_location="/r.pem")
     assert own_ca.registry_config()["ssl.ca.location"] == "/r.pem"
     assert KafkaSettings(**base, schema_registry_url="http://r").registry_config() == {"basic.auth.user.info": "u:p"}
+
+
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_an_output_refused_for_a_missing_acl_stops_the_worker_naming_it_nothing_dead_lettered(delivery):
+    """An ACL revoked while the worker runs: the batch is not committed, its records are not
+    dead-lettered (the broker refused the topic, not the record), and no retry loop."""
+    from engines.bundle import load_bundle
+    from pipeline.kafka.errors import AuthorizationError
+    from pipeline.kafka.processor import BatchProcessor
+    from pipeline.kafka.worker import Worker
+    from pipeline.redact import RedactSettings
+    from pipeline.service import NerService
+    from schemas.codec import JsonCodec
+    from tests.fakes import FakeEngine
+    from tests.unit.kafka.fakes import doc_msgs, fake_clients
+
+    bundle = load_bundle()
+    settings = KafkaSettings(bootstrap="fake:9092", input=["in"], entities_topic="ents", redacted_topic="red",
+                             dlq_topic="dlq", batch_max_wait_ms=0, delivery=delivery, security_protocol="SASL_SSL",
+                             sasl_username="ner")
+    processor = BatchProcessor(NerService(bundle, FakeEngine(bundle.num_labels)), JsonCodec(), entities_topic="ents",
+                               redacted_topic="red", dlq_topic="dlq", max_text_chars=1000, redact=RedactSettings())
+    worker = Worker(settings, processor, clients=fake_clients())
+    worker.consumer.raw.subscribe(["in"], on_assign=worker._on_assign, on_revoke=worker._on_revoke,
+                                  on_lost=worker._on_lost)
+    worker.consumer.raw.assign_now([("in", 0)])
+    worker.producer.raw.fail_topic, worker.producer.raw.fail_code = "ents", KafkaError.TOPIC_AUTHORIZATION_FAILED
+    worker.consumer.raw.feed(doc_msgs("in", ["a", "b"]))
+    with pytest.raises(AuthorizationError, match="principal User:ner lacks WRITE on topic ents"):
+        for _ in range(20):
+            worker.step()
+    assert worker.consumer.raw.commits == []
+    assert not any(r["topic"] == "dlq" for r in worker.producer.raw.produced)
+    assert "commit" not in worker.producer.raw.transactions
