@@ -45,6 +45,7 @@ from pydantic import Field
 
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
 from pipeline.config import ModelSettings, NerSettings
+from pipeline.kafka.settings import SECURITY_FIELDS, KafkaSettings
 
 SAMPLE_TEXTS = [
     "My name is John Smith and my email is john.smith@example.com",
@@ -208,6 +209,7 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 
 @click.command("run", context_settings={"max_content_width": 110})
 @settings_options(RunSettings)
+@settings_options(KafkaSettings, only=SECURITY_FIELDS)
 @model_options
 def command(**kwargs) -> None:
     """Run the whole stage on embedded defaults: a local broker (unless --bootstrap), the Kafka
@@ -225,9 +227,10 @@ def command(**kwargs) -> None:
         model_flags.append(f"--config={config}")
     model = model_settings(kwargs)
     settings = settings_from(RunSettings, kwargs)
+    security = {name: kwargs.pop(name, None) for name in SECURITY_FIELDS}  # with --bootstrap: a secured cluster
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        status = _stage(stack, settings, model, model_flags, config)
+        status = _stage(stack, settings, model, model_flags, config, security)
     if status:
         sys.exit(status)
 
@@ -236,13 +239,13 @@ def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config) -> int:
+def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config,
+           security: dict | None = None) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
     from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
-    from pipeline.kafka.settings import KafkaSettings
     from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
     from pipeline.redact import RedactSettings
     from schemas.codec import create_codec
@@ -259,11 +262,12 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
         bootstrap = broker.bootstrap
         overrides["session_timeout_ms"] = local_broker.FAST_GROUP_CONFIG["session.timeout.ms"]
         _say(f"broker up on {bootstrap} (log {broker.log_path})")
-    else:
-        local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0))
-    kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides)
+    kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides, **(security or {}))
+    client = {k: v for k, v in kafka.client_config().items() if k != "bootstrap.servers"}  # TLS/SASL, if set
+    if settings.bootstrap is not None:
+        local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0), client=client)
     outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
-    local_broker.create_topics(bootstrap, [*kafka.input, *outputs], partitions=1)
+    local_broker.create_topics(bootstrap, [*kafka.input, *outputs], partitions=1, client=client)
     _say(f"topics ready: input {','.join(kafka.input)} -> {', '.join(outputs)}")
 
     server = None

@@ -132,12 +132,14 @@ def admin_client(bootstrap: str, extra: dict | None = None):
     return AdminClient({"bootstrap.servers": bootstrap, **(extra or {})})
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    """Poll ``list_topics`` until the broker answers; fail early if ``process`` exits."""
+def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, process: subprocess.Popen | None = None,
+                     client: dict | None = None) -> None:
+    """Poll ``list_topics`` until the broker answers; fail early if ``process`` exits
+    (``client``: a secured cluster's librdkafka settings)."""
     from confluent_kafka import KafkaException
 
     # log_level 0: refused connections while the broker starts are expected, not worth a log line each
-    admin = admin_client(bootstrap, {"socket.connection.setup.timeout.ms": 1000, "log_level": 0})
+    admin = admin_client(bootstrap, {**(client or {}), "socket.connection.setup.timeout.ms": 1000, "log_level": 0})
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:

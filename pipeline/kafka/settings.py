@@ -16,6 +16,10 @@ from pydantic_settings import NoDecode
 from pipeline.config import NerSettings
 
 DeliveryMode = Literal["at_least_once", "exactly_once"]
+#: How a client reaches a secured cluster: the settings ``run`` and ``bench kafka`` take beside the worker.
+#: (The password fields are SecretStr: environment or config file only, never a flag.)
+SECURITY_FIELDS = ("security_protocol", "sasl_mechanism", "sasl_username", "ssl_ca_location",
+                   "ssl_certificate_location", "ssl_key_location", "startup_timeout_s")
 CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
@@ -131,6 +135,10 @@ class KafkaSettings(NerSettings):
         }
         conf.update({k: v for k, v in optional.items() if v is not None})
         return conf
+
+    def client_config(self) -> dict:
+        """Bootstrap and security only: what an admin or a test client needs to connect as us."""
+        return {**self._common(), **{k: v for k, v in self.librdkafka.items() if k.startswith(("ssl.", "sasl."))}}
 
     def consumer_config(self, worker_index: int = 0) -> dict:
         """Manual commits only (the worker commits after outputs are acknowledged)."""
