@@ -117,19 +117,20 @@ def test_exactly_once_crash_loop_over_sasl_ssl_with_only_the_documented_acls(sas
     user with only its ACLs."""
     from pipeline.kafka.acls import grant, worker_acls
     from pipeline.kafka.settings import KafkaSettings
-    from tests.integration.kafka.secured import PRINCIPAL, USER, add_scram_user, new_password
+    from tests.integration.kafka.secured import add_scram_user, new_password
 
     broker = sasl_ssl_broker
     names = topics(*ROLES, broker=broker, partitions=4)
     password, group = new_password(), f"loop-{uuid.uuid4().hex[:8]}"
-    add_scram_user(broker, USER, password)
+    user = "ner-loop"  # its own user: other modules set the password of theirs
+    add_scram_user(broker, user, password)
     for prefix in ("steady", "victim"):
         shape = KafkaSettings(input=[names.input], group=group, entities_topic=names.entities,
                               redacted_topic=names.redacted, dlq_topic=names.dlq, delivery="exactly_once",
                               transactional_id=prefix)
-        grant(broker.client_config(), worker_acls(shape, optional=False), PRINCIPAL)
+        grant(broker.client_config(), worker_acls(shape, optional=False), f"User:{user}")
     flags = ["--exactly-once", "--security-protocol", "SASL_SSL", "--sasl-mechanism", "SCRAM-SHA-512",
-             "--sasl-username", USER, "--ssl-ca-location", broker.security["ssl.ca.location"]]
+             "--sasl-username", user, "--ssl-ca-location", broker.security["ssl.ca.location"]]
     ents, reds, letters, ids, poison_keys = _crash_loop(
         broker.bootstrap, names, worker_process, flags, read_committed=True, docs=200, kills=2,
         client=broker.security, env={"NER_SASL_PASSWORD": password}, group=group)
