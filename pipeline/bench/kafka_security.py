@@ -26,9 +26,9 @@ ROUNDS = 2
 USER = "ner-bench"
 
 
-def _fresh(stage, tag: str, **security):
-    """``stage`` with its own topics and group (and the secured user's settings)."""
-    kafka = stage.kafka.model_copy(update={
+def _fresh(stage, bootstrap: str, tag: str, **security):
+    """``stage`` on ``bootstrap`` with its own topics and group (and the secured user's settings)."""
+    kafka = stage.kafka.model_copy(update={"bootstrap": bootstrap,
         "input": [f"bench-in-{tag}"], "group": f"bench-{tag}", "entities_topic": f"bench-entities-{tag}",
         "redacted_topic": f"bench-redacted-{tag}", "dlq_topic": f"bench-dlq-{tag}", **security})
     return dataclasses.replace(stage, kafka=kafka)
@@ -65,7 +65,7 @@ def compare_security(mode: str, stage, plain, documents: list, timeout_s: float,
             start_apache(security=mode, progress=progress) as cluster:
         user = _worker_user(cluster, mode, Path(workdir))
         for i in range(ROUNDS):
-            secured = _fresh(stage, f"{run}-{mode}-{i}", **user)
+            secured = _fresh(stage, cluster.bootstrap, f"{run}-{mode}-{i}", **user)
             grant(cluster.client_config(), worker_acls(secured.kafka), f"User:{USER}")
             progress(f"Kafka end to end over {mode}, pass {i + 1} of {ROUNDS} (broker {cluster.bootstrap})")
             secured_s.append(end_to_end(cluster.bootstrap, secured, documents, timeout_s,
@@ -73,8 +73,8 @@ def compare_security(mode: str, stage, plain, documents: list, timeout_s: float,
             progress(f"  {mode}: {n / secured_s[-1]:.1f} docs/s")
             if len(plain_s) < ROUNDS:
                 progress(f"Kafka end to end over plaintext, pass {len(plain_s) + 1} of {ROUNDS}")
-                plain_s.append(end_to_end(plain.bootstrap, _fresh(stage, f"{run}-plain-{i}"), documents,
-                                          timeout_s)["seconds"])
+                plain_s.append(end_to_end(plain.bootstrap, _fresh(stage, plain.bootstrap, f"{run}-plain-{i}"),
+                                          documents, timeout_s)["seconds"])
                 progress(f"  plaintext: {n / plain_s[-1]:.1f} docs/s")
     ratio = (sum(plain_s) / len(plain_s)) / (sum(secured_s) / len(secured_s))
     return {"mode": mode, "order": "plaintext, secured, alternating", "worker_user_acls": "documented only",
