@@ -321,6 +321,10 @@ def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None
         except OSError as exc:
             raise LocalBrokerError(f"cannot use {data} as the Apache Kafka data directory: "
                                    f"{exc.strerror or type(exc).__name__}") from exc
+        formatted = any((data / f"node-{i + 1}" / "meta.properties").is_file() for i in range(brokers))
+        if security == "sasl_ssl" and formatted and not (data / "security").is_dir():
+            # the super user's SCRAM credential is written at format time only
+            raise LocalBrokerError(f"{data} was formatted without --security sasl_ssl; use a new --data-dir")
         material = SecurityMaterial.prepare(security, data) if security != "plaintext" else None
         nodes = [ApacheNode(i + 1, port + i if port else free_port(), free_port(), data / f"node-{i + 1}.properties",
                             logs / f"apache-node-{i + 1}.log") for i in range(brokers)]
