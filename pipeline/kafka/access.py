@@ -41,13 +41,23 @@ from pipeline.kafka.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 #: Errors that mean "the cluster refused who we are": retrying cannot help.
-REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED})
+REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
+#: TLS failures that are verdicts, not a dropped connection (those are retried like any other).
+TLS_VERDICTS = ("certificate verify failed", "ssl/tls alert")
 AUTHORIZATION = {
     "TOPIC_AUTHORIZATION_FAILED": "topic",
     "GROUP_AUTHORIZATION_FAILED": "group",
     "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": "transactional id",
     "CLUSTER_AUTHORIZATION_FAILED": "cluster",
 }
+
+
+def _refusal(err: KafkaError) -> bool:
+    """A failed login, or a certificate one side refused (ours: a TLS alert; theirs: verify failed)."""
+    if err.code() in REFUSED:
+        return True
+    text = err.str().lower()
+    return err.code() in (KafkaError._SSL, KafkaError._TRANSPORT) and any(v in text for v in TLS_VERDICTS)
 
 
 def principal(settings: KafkaSettings) -> str:
@@ -89,8 +99,8 @@ class ClientErrors:
     def __call__(self, err: KafkaError) -> None:
         if err.fatal():
             self.fatal = err.str()
-        if err.code() in REFUSED or (err.code() == KafkaError._TRANSPORT and "ssl/tls alert" in err.str().lower()):
-            self.refused = err  # a TLS alert from the broker: it refused our certificate
+        if _refusal(err):
+            self.refused = err
         if err.code() != KafkaError._ALL_BROKERS_DOWN:  # says less than the error before it
             self.last = f"{err.name()}: {err.str()}"
         repeated = self._due(err.name())

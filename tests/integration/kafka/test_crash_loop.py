@@ -74,6 +74,7 @@ def _crash_loop(bootstrap: str, names, worker_process, extra: list[str], read_co
     entities.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=180, what="every document")
     redacted.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=60, what="every redacted document")
     dlq.until(lambda recs: {r.key for r in recs} >= poison_keys, timeout=60, what="every poison record")
+    victim.wait_assigned(timeout=90)  # the last restart may still be loading: SIGTERM is handled once it runs
     for worker in (steady, victim):
         assert worker.terminate() == 0, worker.log_text()[-2000:]
     got = entities.settle(1.5), redacted.settle(0.5), dlq.settle(0.5)

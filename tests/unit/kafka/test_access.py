@@ -66,6 +66,8 @@ def test_repeated_client_errors_are_logged_once_per_interval_with_a_count(caplog
     assert len(transport) == 2
     assert transport[0]["repeated"] == 0 and transport[1]["repeated"] > 1400
     assert errors.refused is None and errors.fatal is None
+    errors(_error(KafkaError._SSL, "SSL handshake failed: Disconnected: SSL connection closed by peer"))
+    assert errors.refused is None  # a dropped connection is retried, not a verdict
 
 
 @pytest.mark.parametrize(("code", "text"), [
