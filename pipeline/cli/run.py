@@ -44,7 +44,7 @@ import click
 from pydantic import Field
 
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
-from pipeline.config import ModelSettings, NerSettings
+from pipeline.config import DecodeSettings, ModelSettings, NerSettings
 from pipeline.kafka.settings import SECURITY_FIELDS, KafkaSettings
 
 SAMPLE_TEXTS = [
@@ -209,6 +209,7 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 
 @click.command("run", context_settings={"max_content_width": 110})
 @settings_options(RunSettings)
+@settings_options(DecodeSettings)
 @settings_options(KafkaSettings, only=SECURITY_FIELDS)
 @model_options
 def command(**kwargs) -> None:
@@ -227,10 +228,12 @@ def command(**kwargs) -> None:
         model_flags.append(f"--config={config}")
     model = model_settings(kwargs)
     settings = settings_from(RunSettings, kwargs)
+    decode = settings_from(DecodeSettings, kwargs)
+    model_flags += as_flags(DecodeSettings, decode.model_dump())  # the server decodes /redact alike
     security = {name: kwargs.pop(name, None) for name in SECURITY_FIELDS}  # with --bootstrap: a secured cluster
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        status = _stage(stack, settings, model, model_flags, config, security)
+        status = _stage(stack, settings, model, decode, model_flags, config, security)
     if status:
         sys.exit(status)
 
@@ -239,12 +242,11 @@ def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config,
+def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: list[str], config,
            security: dict | None = None) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
-    from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
     from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
     from pipeline.redact import RedactSettings
@@ -263,7 +265,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
         overrides["session_timeout_ms"] = local_broker.FAST_GROUP_CONFIG["session.timeout.ms"]
         _say(f"broker up on {bootstrap} (log {broker.log_path})")
     kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides, **(security or {}))
-    client = {k: v for k, v in kafka.client_config().items() if k != "bootstrap.servers"}  # TLS/SASL, if set
+    client = {k: v for k, v in kafka.admin_config().items() if k != "bootstrap.servers"}  # TLS/SASL, if set
     if settings.bootstrap is not None:
         local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0), client=client)
     outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
@@ -277,7 +279,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
         _say(f"HTTP server starting on {url} (log {logs / 'serve.log'})")
 
     _say(f"loading model {model.model} on {model.engine} for the worker")
-    stage = StageSettings(kafka=kafka, model=model, decode=DecodeSettings.load(config),
+    stage = StageSettings(kafka=kafka, model=model, decode=decode,
                           redact=RedactSettings.load(config))
     stop = threading.Event()
     worker = build_worker(stage, 0, stop)
