@@ -126,12 +126,13 @@ def _stage_compute(service, stage, docs: list[tuple[bytes, bytes]], batch: int) 
     return time.perf_counter() - started
 
 
-def _produce(bootstrap: str, topic: str, docs: list[tuple[bytes, bytes]]) -> None:
+def _produce(bootstrap: str, topic: str, docs: list[tuple[bytes, bytes]], client: dict | None = None) -> None:
+    """``client``: a secured cluster's librdkafka settings (here and in every helper below)."""
     from confluent_kafka import Producer
 
     from pipeline.kafka.errors import DeliveryError
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+    producer = Producer({**(client or {}), "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5, "compression.type": "lz4"})
     for key, value in docs:
         while True:
@@ -144,11 +145,12 @@ def _produce(bootstrap: str, topic: str, docs: list[tuple[bytes, bytes]]) -> Non
         raise DeliveryError("benchmark documents were not acknowledged by the broker")
 
 
-def _reader(bootstrap: str, topics: list[str]):
+def _reader(bootstrap: str, topics: list[str], client: dict | None = None):
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "isolation.level": "read_committed",
+    consumer = Consumer({**(client or {}), "bootstrap.servers": bootstrap,
+                         "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                         "isolation.level": "read_committed",
                          "fetch.wait.max.ms": 10})
     parts = []
     for topic in topics:
@@ -181,25 +183,27 @@ def _wait_for(consumer, wanted: dict[str, set[bytes]], timeout_s: float, worker,
     return time.perf_counter()
 
 
-def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], timeout_s: float) -> dict:
+def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], timeout_s: float,
+                      client: dict | None = None) -> dict:
+    """``client``: the admin's settings on a secured cluster (the worker's own are in ``stage``)."""
     from pipeline.kafka.local_broker import create_topics
     from pipeline.kafka.supervisor import run_one
 
     kafka = stage.kafka
     outputs = [kafka.entities_topic, kafka.redacted_topic]
-    create_topics(bootstrap, [*kafka.input, *outputs, kafka.dlq_topic], partitions=1)
+    create_topics(bootstrap, [*kafka.input, *outputs, kafka.dlq_topic], partitions=1, client=client)
     child = multiprocessing.get_context("spawn").Process(target=run_one, args=(stage, 0), name="bench-worker")
     child.start()
-    reader = _reader(bootstrap, [*outputs, kafka.dlq_topic])
+    reader = _reader(bootstrap, [*outputs, kafka.dlq_topic], client)
     try:
         progress("  worker starting (model load, group join); waiting for a warm-up document")
-        _produce(bootstrap, kafka.input[0], [(b"warmup", b'{"id": "warmup", "text": "Hi, I am Ann Lee."}')])
+        _produce(bootstrap, kafka.input[0], [(b"warmup", b'{"id": "warmup", "text": "Hi, I am Ann Lee."}')], client)
         _wait_for(reader, {t: {b"warmup"} for t in outputs}, timeout_s, child)
         progress(f"  worker ready; streaming {len(docs)} documents")
         wanted = {t: {k for k, _ in docs} for t in outputs}
         kept: dict[str, list[bytes]] = {t: [] for t in outputs}
         started = time.perf_counter()
-        producer = threading.Thread(target=_produce, args=(bootstrap, kafka.input[0], docs), daemon=True)
+        producer = threading.Thread(target=_produce, args=(bootstrap, kafka.input[0], docs, client), daemon=True)
         producer.start()
         finished = _wait_for(reader, wanted, timeout_s, child, kept)
         producer.join()
@@ -326,10 +330,14 @@ def _plot(result: dict, path: Path) -> None:
 @click.option("--records", "records", type=int, default=600, show_default=True,
               help="Records case: this many records of 3 text fields redacted in place vs the same texts joined in "
                    "one envelope document, side by side (kafka_records.py); 0 skips it.")
+@click.option("--security", type=click.Choice(["sasl_ssl", "mtls"]), default=None,
+              help="Also run the end-to-end pass on a second local Apache Kafka with this security (TLS, SCRAM or "
+                   "client certificates, ACLs; the worker as a user with only its documented ACLs), alternating "
+                   "with the plaintext pass, and report secured / plaintext docs/s (target >= 0.95).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Directory for kafka.json and kafka.png.")
 @model_options
-def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, records, timeout, out_dir,
+def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, records, security, timeout, out_dir,
             **kwargs) -> None:
     """Kafka stage throughput end to end vs engine-only and vs a naive per-record worker."""
     from pipeline.config import DecodeSettings
@@ -384,6 +392,11 @@ def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, rec
             e2e = e2e or outcome
         _record(result, "kafka_end_to_end", e2e["seconds"])
         result["kafka_end_to_end_codec"] = codec_names[0]
+        if security:
+            from pipeline.bench.kafka_security import compare_security
+
+            result["security"] = compare_security(security, stage, broker, documents, timeout, run,
+                                                  e2e["seconds"], _kafka_end_to_end)
         if len(codec_names) > 1:
             progress(f"codec CPU: producing the {len(e2e['output_values'])} output records again with each codec")
             result["codec_cpu"] = codec_cpu(broker.bootstrap, e2e["output_values"],
@@ -515,6 +528,10 @@ def _print(result: dict) -> None:
         click.echo(f"  {name:<28} {value:6.2f}{mark}")
     print_codecs(result)
     print_records(result)
+    if "security" in result:
+        from pipeline.bench.kafka_security import print_security
+
+        print_security(result["security"])
     check = result.get("end_to_end_check")
     if check:
         click.echo(f"  entity records {check['entity_records']} for {check['documents']} documents; spans equal to the "

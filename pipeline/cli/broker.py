@@ -2,7 +2,11 @@
 
 When the broker answers, exactly one JSON line goes to stdout --
 ``{"bootstrap": "127.0.0.1:P", "kind": "apache"}`` (with ``--brokers N``, the bootstrap lists
-all N nodes, comma-separated) -- so scripts can read it and go on; progress and notes go to
+all N nodes, comma-separated) -- so scripts can read it and go on. With ``--security sasl_ssl``
+or ``mtls`` the line adds the super user's client settings, named like the worker's settings
+(``security_protocol``, ``ssl_ca_location``; ``sasl_mechanism``/``sasl_username``/
+``sasl_password``, or ``ssl_certificate_location``/``ssl_key_location``): that line and the 0600
+files under ``<data dir>/security`` are the only places the secrets appear; progress and notes go to
 stderr, broker logs to files. SIGTERM or Ctrl-C stops the broker cleanly and exits 0; a node
 that dies on its own ends the command with status 1.
 
@@ -44,6 +48,10 @@ class BrokerSettings(NerSettings):
         None, description="Apache Kafka data directory, kept and reused (default: a temporary one, removed on exit).")
     broker_count: int = Field(1, ge=1, le=9, description="Number of Apache Kafka nodes (broker+controller each).")
     broker_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, MiB.")
+    broker_security: Literal["plaintext", "sasl_ssl", "mtls"] = Field(
+        "plaintext", description="plaintext (no authentication, no ACLs), sasl_ssl (SCRAM-SHA-512 users over TLS) or "
+                                 "mtls (client certificates); secured brokers run the ACL authorizer, deny by default, "
+                                 "with one super user whose client settings the JSON line carries (Apache Kafka only)")
     kafka_cache_dir: str | None = Field(
         None, description="Where the Apache Kafka jars (and the Schema Registry jar) are cached (default: .cache/ "
                           "in a checkout, else ~/.cache/ner-stage).")
@@ -64,7 +72,7 @@ class BrokerSettings(NerSettings):
 #: ``--brokers``), beside the generated ``--broker-*`` ones.
 FLAG_ALIASES = {"broker_kind": "kind", "broker_port": "port", "broker_data_dir": "data-dir",
                 "broker_count": "brokers", "broker_heap_mb": "heap-mb", "kafka_cache_dir": "cache-dir",
-                "broker_schema_registry": "schema-registry"}
+                "broker_schema_registry": "schema-registry", "broker_security": "security"}
 
 
 def _progress(message: str) -> None:
@@ -73,7 +81,11 @@ def _progress(message: str) -> None:
 
 def _choose_kind(settings: BrokerSettings) -> str:
     if settings.broker_kind is not None:
+        if settings.broker_kind == "tansu" and settings.broker_security != "plaintext":
+            raise click.UsageError("--security sasl_ssl|mtls needs --kind apache (Tansu has no TLS, SASL or ACLs)")
         return settings.broker_kind
+    if settings.broker_security != "plaintext":
+        return "apache"  # no fallback: a secured broker is Apache Kafka or an error
     from pipeline.kafka.apache.artifacts import ApacheKafkaUnavailableError, apache_available
 
     try:
@@ -100,7 +112,7 @@ def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
     cluster = stack.enter_context(start_apache(
         brokers=settings.broker_count, port=settings.broker_port, data_dir=settings.broker_data_dir,
         cache_dir=Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None,
-        heap_mb=settings.broker_heap_mb, progress=_progress))
+        heap_mb=settings.broker_heap_mb, progress=_progress, security=settings.broker_security))
     _progress(f"Apache Kafka logs: {cluster.log_dir}")
     return cluster
 
@@ -136,8 +148,11 @@ def command(config_file, **flags) -> None:
     first use resolves them with Maven into the cache (progress on stderr). When the broker
     answers, one JSON line {"bootstrap": "127.0.0.1:P", "kind": "apache"} goes to stdout
     (with --schema-registry, also "schema_registry": its Confluent-compatible URL). SIGTERM or
-    Ctrl-C stops them. Tansu (--kind tansu) needs no JVM but does not support
-    static membership (--group-instance-id) nor hide aborted transactions.
+    Ctrl-C stops them. --security sasl_ssl|mtls adds TLS, SCRAM-SHA-512 or client
+    certificates and ACLs (deny by default); the line then carries the super user's client
+    settings (security_protocol, ssl_ca_location, sasl_* or ssl_certificate/key_location).
+    Tansu (--kind tansu) needs no JVM but does not support static membership
+    (--group-instance-id) nor hide aborted transactions.
     """
     import logging
 
@@ -156,10 +171,11 @@ def command(config_file, **flags) -> None:
             broker, registry = _start_with_registry(settings, kind, stack)
         else:
             broker, registry = _start(settings, kind, stack), None
-        ready = {"bootstrap": broker.bootstrap, "kind": kind}
+        security = getattr(broker, "security", None)
+        ready = {"bootstrap": broker.bootstrap, "kind": kind, **(security.client_settings() if security else {})}
         if registry is not None:
             ready["schema_registry"] = registry.url
-        click.echo(json.dumps(ready))
+        click.echo(json.dumps(ready))  # the only place the super user's password is shown
         sys.stdout.flush()
         while not stop.wait(0.5):
             if not broker.running:

@@ -48,6 +48,7 @@ from pydantic import Field
 from pipeline.cli import run_tickets
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
 from pipeline.config import DecodeSettings, ModelSettings, NerSettings
+from pipeline.kafka.settings import SECURITY_FIELDS, KafkaSettings
 from pipeline.records.settings import RecordSettings
 
 SAMPLE_TEXTS = [
@@ -228,6 +229,7 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 @settings_options(RunSettings)
 @settings_options(RecordSettings, multi=("field_policy",))
 @settings_options(DecodeSettings)
+@settings_options(KafkaSettings, only=SECURITY_FIELDS)
 @model_options
 def command(**kwargs) -> None:
     """Run the whole stage on embedded defaults: a local broker (unless --bootstrap), the Kafka
@@ -250,9 +252,10 @@ def command(**kwargs) -> None:
     decode = settings_from(DecodeSettings, kwargs)
     records = settings_from(RecordSettings, kwargs)
     model_flags += as_flags(DecodeSettings, decode.model_dump())  # the server decodes /redact alike
+    security = {name: kwargs.pop(name, None) for name in SECURITY_FIELDS}  # with --bootstrap: a secured cluster
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        status = _stage(stack, settings, model, decode, model_flags, config, records)
+        status = _stage(stack, settings, model, decode, model_flags, config, records, security)
     if status:
         sys.exit(status)
 
@@ -262,12 +265,11 @@ def _interrupt(signum, _frame) -> None:
 
 
 def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: list[str], config,
-           records: RecordSettings | None = None) -> int:
+           records: RecordSettings | None = None, security: dict | None = None) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
     from pipeline.kafka import local_broker
-    from pipeline.kafka.settings import KafkaSettings
     from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
     from pipeline.redact import RedactSettings
     from schemas.codec import create_codec
@@ -284,11 +286,13 @@ def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: 
         bootstrap = broker.bootstrap
         overrides["session_timeout_ms"] = local_broker.FAST_GROUP_CONFIG["session.timeout.ms"]
         _say(f"broker up on {bootstrap} (log {broker.log_path})")
-    else:
-        local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0))
-    kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides)
+    kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides, **(security or {}))
+    client = {k: v for k, v in kafka.admin_config().items() if k != "bootstrap.servers"}  # TLS/SASL, if set
+    if settings.bootstrap is not None:
+        local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0), client=client)
     outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
-    local_broker.create_topics(bootstrap, [*kafka.input, *outputs, *run_tickets.topics()], partitions=1)
+    local_broker.create_topics(bootstrap, [*kafka.input, *outputs, *run_tickets.topics()], partitions=1,
+                               client=client)
     _say(f"topics ready: input {','.join(kafka.input)} -> {', '.join(outputs)}")
 
     server = None

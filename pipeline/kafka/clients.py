@@ -127,6 +127,18 @@ class ConsumerClient:
                     out.append((tp, max(0, high - tp.offset)))
         return out
 
+    def topic_error(self, topic: str, timeout: float) -> str | None:
+        """The error name the brokers give for ``topic``'s metadata (None: readable, or absent and
+        left to auto-creation); raises :class:`BrokerError` when no broker answers."""
+        with mapped(f"read metadata of topic {topic}"):
+            meta = self.raw.list_topics(topic, timeout=timeout).topics.get(topic)
+        return None if meta is None or meta.error is None else meta.error.name()
+
+    def committed(self, parts: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        """The group's committed offsets of ``parts`` (needs DESCRIBE/READ on the group)."""
+        with mapped("read the group's committed offsets"):
+            return self.raw.committed(parts, timeout=timeout)
+
     def group_metadata(self) -> Any:
         with mapped("read consumer group metadata"):
             return self.raw.consumer_group_metadata()

@@ -88,6 +88,7 @@ class DeliveryTracker:
     def __init__(self) -> None:
         self.failures: list[str] = []
         self.rejected: list[tuple[Any, str]] = []  # (output, librdkafka error name)
+        self.denied: list[tuple[str, str]] = []  # (topic, error name): an ACL missing, not a bad record
         self.acked = 0
 
     def __call__(self, err: KafkaError | None, msg) -> None:
@@ -95,6 +96,8 @@ class DeliveryTracker:
             self.acked += 1
         else:
             self.failures.append(f"{msg.topic()}: {err.str()}")
+            if err.name().endswith("_AUTHORIZATION_FAILED"):
+                self.denied.append((msg.topic(), err.name()))
 
     def for_output(self, out: Any) -> Callable[[KafkaError | None, Any], None]:
         def on_delivery(err: KafkaError | None, msg) -> None:
@@ -110,6 +113,7 @@ class DeliveryTracker:
     def reset(self) -> None:
         self.failures.clear()
         self.rejected.clear()
+        self.denied.clear()
         self.acked = 0
 
 

@@ -23,7 +23,10 @@ Two families, and the worker treats them differently (docs/OPERATIONS.md, "Error
       │   │   └── FencedError        exactly-once: a newer producer took our transactional id
       │   ├── AbortableError         exactly-once: the open transaction must be aborted
       │   ├── ProduceTooLargeError   produce() refused a record over message.max.bytes
-      │   └── CommitError            a synchronous offset commit failed for a partition
+      │   ├── CommitError            a synchronous offset commit failed for a partition
+      │   ├── AuthenticationError    the brokers refused who we are (password, certificate, TLS)
+      │   ├── AuthorizationError     an ACL is missing: names principal, operation, resource
+      │   └── StartupTimeoutError    no broker answered within startup_timeout_s
       ├── TransactionError           a transaction was aborted and the consumer rewound
       ├── InferenceError             the engine fails on every record of a batch
       ├── ProcessingError            our own code failed while processing a batch (a bug)
@@ -104,6 +107,18 @@ class ProduceTooLargeError(BrokerError):
 
 class CommitError(BrokerError):
     """A synchronous offset commit failed (for at least one partition we still own)."""
+
+
+class AuthenticationError(BrokerError):
+    """The brokers refused our credentials or certificate, or we refused theirs (TLS)."""
+
+
+class AuthorizationError(BrokerError):
+    """An ACL is missing; the message names the principal, the operation and the resource."""
+
+
+class StartupTimeoutError(BrokerError):
+    """No broker answered within ``startup_timeout_s`` (a wrong bootstrap, a firewall)."""
 
 
 class TransactionError(KafkaStageError):

@@ -132,12 +132,14 @@ def admin_client(bootstrap: str, extra: dict | None = None):
     return AdminClient({"bootstrap.servers": bootstrap, **(extra or {})})
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    """Poll ``list_topics`` until the broker answers; fail early if ``process`` exits."""
+def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, process: subprocess.Popen | None = None,
+                     client: dict | None = None) -> None:
+    """Poll ``list_topics`` until the broker answers; fail early if ``process`` exits
+    (``client``: a secured cluster's librdkafka settings)."""
     from confluent_kafka import KafkaException
 
     # log_level 0: refused connections while the broker starts are expected, not worth a log line each
-    admin = admin_client(bootstrap, {"socket.connection.setup.timeout.ms": 1000, "log_level": 0})
+    admin = admin_client(bootstrap, {**(client or {}), "socket.connection.setup.timeout.ms": 1000, "log_level": 0})
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -154,15 +156,17 @@ def wait_until_ready(bootstrap: str, timeout_s: float = 30.0, process: subproces
 
 
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1, timeout_s: float = 30.0,
-                  config: dict[str, str] | None = None, replication_factor: int = 1) -> None:
-    """Create topics and wait until they are visible; existing ones are kept."""
+                  config: dict[str, str] | None = None, replication_factor: int = 1,
+                  client: dict | None = None) -> None:
+    """Create topics and wait until they are visible; existing ones are kept. ``client``: extra
+    librdkafka settings of the admin client (a secured cluster's credentials)."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, client)
     futures = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
                   config=config or {}) for name in wanted],
@@ -190,14 +194,14 @@ def _wait_for_topics(admin, names: list[str], bootstrap: str, timeout_s: float) 
         time.sleep(0.05)
 
 
-def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30.0) -> None:
+def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30.0, client: dict | None = None) -> None:
     """Delete topics, ignoring ones that do not exist (best effort: used in clean-up)."""
     from confluent_kafka import KafkaException
 
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return
-    admin = admin_client(bootstrap)  # keep a reference: a collected client cancels its futures
+    admin = admin_client(bootstrap, client)  # keep a reference: a collected client cancels its futures
     futures = admin.delete_topics(wanted, operation_timeout=timeout_s, request_timeout=timeout_s)
     for name, future in futures.items():
         try:

@@ -16,6 +16,10 @@ from pydantic_settings import NoDecode
 from pipeline.config import NerSettings
 
 DeliveryMode = Literal["at_least_once", "exactly_once"]
+#: How a client reaches a secured cluster: the settings ``run`` and ``bench kafka`` take beside the worker.
+#: (The password fields are SecretStr: environment or config file only, never a flag.)
+SECURITY_FIELDS = ("security_protocol", "sasl_mechanism", "sasl_username", "ssl_ca_location",
+                   "ssl_certificate_location", "ssl_key_location", "startup_timeout_s")
 CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
@@ -83,6 +87,14 @@ class KafkaSettings(NerSettings):
     ssl_certificate_location: str | None = Field(None, description="Client certificate file (mutual TLS).")
     ssl_key_location: str | None = Field(None, description="Client private key file (mutual TLS).")
     ssl_key_password: SecretStr | None = Field(None, description="Client key password (environment or config only).")
+    startup_timeout_s: float = Field(
+        60.0, gt=0, description="Longest wait at start-up for the brokers to answer and grant every topic, the group "
+                                "and the transactional id; then the worker stops with one error naming the cause.")
+    client_error_log_interval_s: float = Field(
+        30.0, ge=0, description="A repeated Kafka client error is logged at most once per this many seconds, "
+                                "with its repeat count.")
+    schema_registry_ca_location: str | None = Field(
+        None, description="CA certificate file for an https Schema Registry (default: ssl_ca_location).")
     librdkafka: dict[str, str] = Field(
         default_factory=dict, description="Extra librdkafka properties for both clients (override ours)."
     )
@@ -169,9 +181,20 @@ class KafkaSettings(NerSettings):
         return {**conf, **self.librdkafka}
 
     def registry_config(self) -> dict:
-        if self.schema_registry_auth is None:
-            return {}
-        return {"basic.auth.user.info": self.schema_registry_auth.get_secret_value()}
+        """Schema Registry client settings: basic auth, and for https the CA (and the Kafka client
+        certificate, for a registry that asks for mutual TLS)."""
+        conf: dict = {}
+        if self.schema_registry_auth is not None:
+            conf["basic.auth.user.info"] = self.schema_registry_auth.get_secret_value()
+        if (self.schema_registry_url or "").startswith("https:"):
+            tls = {"ssl.ca.location": self.schema_registry_ca_location or self.ssl_ca_location,
+                   "ssl.certificate.location": self.ssl_certificate_location,
+                   "ssl.key.location": self.ssl_key_location,
+                   "ssl.key.password": self.ssl_key_password.get_secret_value() if self.ssl_key_password else None}
+            if not self.ssl_certificate_location:
+                tls["ssl.key.location"] = tls["ssl.key.password"] = None
+            conf.update({k: v for k, v in tls.items() if v})
+        return conf
 
     def admin_config(self) -> dict:
         """Connection only (``ner-stage topics``): bootstrap, security and the extra properties."""

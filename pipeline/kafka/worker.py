@@ -51,6 +51,7 @@ from collections.abc import Sequence
 import structlog
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from pipeline.kafka.access import ClientErrors, check_access, denied_output, explained, refused_record_error
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
@@ -97,10 +98,12 @@ class Worker:
             settings.batch_max_records, settings.batch_max_tokens, settings.batch_max_wait_ms / 1000.0))
         clients = clients or Clients()
         tracker = DeliveryTracker()
-        self._fatal: str | None = None
-        self._fatal_code: str | None = None
-        self.consumer = clients.consumer({**settings.consumer_config(index), "error_cb": self._on_error})
-        producer_conf = {**settings.producer_config(index), "error_cb": self._on_error, "on_delivery": tracker}
+        self.inflight = InFlight(keepalive_s(settings.consumer_config(index)))
+        # librdkafka's errors and log lines, throttled; an authentication failure stops the worker
+        self.client_errors = errors = ClientErrors(settings.client_error_log_interval_s, index)
+        hooks = {"error_cb": errors, "logger": errors}
+        self.consumer = clients.consumer({**settings.consumer_config(index), **hooks})
+        producer_conf = {**settings.producer_config(index), **hooks, "on_delivery": tracker}
         #: exactly-once: this process's transactional id, claimed among its slots (``txn_slots.py``)
         self.transactional_id: str | None = None
         self._txn_slot = None
@@ -108,8 +111,15 @@ class Worker:
             self.transactional_id, self._txn_slot = claim(producer_conf["transactional.id"])
             producer_conf["transactional.id"] = self.transactional_id
         self.producer = clients.producer(producer_conf)
-        self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
-                                     tracker=tracker)
+        try:  # bounded: a refused login, a missing ACL or a silent bootstrap is one named error
+            check_access(self.consumer, settings, errors)
+            with explained(settings, errors, index):
+                self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
+                                             tracker=tracker)
+        except BaseException:
+            with contextlib.suppress(Exception):  # a fatal producer raises even from flush(): keep the first error
+                self._close(flush_s=0)
+            raise
         letters = processor.letters
         if letters.topic:  # a dead letter must fit the producer's and the topic's limits
             topic_max = clients.topic_max_bytes(settings.producer_config(index), letters.topic)
@@ -120,7 +130,6 @@ class Worker:
         self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,
                                          self.metrics.breaker_open, self.metrics.dead_letter_share)
         self.metrics.breaker_open.set(0)
-        self.inflight = InFlight(keepalive_s(settings.consumer_config(index)))
         self._assigned: set[tuple[str, int]] = set()
         self._paused = False
         self._lag_at = 0.0
@@ -178,8 +187,10 @@ class Worker:
 
     def step(self) -> None:
         """One turn: poll for records (or only for callbacks while paused), run one ready batch."""
-        if self._fatal:
-            raise FatalBrokerError(f"fatal Kafka client error: {self._fatal}", code=self._fatal_code)
+        errors = self.client_errors
+        if errors.fatal:
+            raise FatalBrokerError(f"fatal Kafka client error: {errors.fatal}", code=errors.fatal_code)
+        errors.raise_refused(self.settings)
         batcher = self.batcher
         held = self.inflight.take_held()  # consumed while the last batch computed
         if held:
@@ -210,8 +221,10 @@ class Worker:
                 good.append(msg)
             elif err.fatal():
                 raise FatalBrokerError(f"fatal consumer error: {err.str()}", code=err.name())
+            elif (refused := refused_record_error(self.settings, err, msg.topic(), self.settings.group)) is not None:
+                raise refused  # a missing ACL: stop before anything more is read or committed
             elif err.code() != KafkaError._PARTITION_EOF:
-                log.warning("kafka.consume_error", error=err.name(), reason=err.str())
+                self.client_errors(err)
         if not good:
             return
         now = time.monotonic()
@@ -226,14 +239,14 @@ class Worker:
         while len(self.batcher):
             self._process(self.batcher.take()[0])
 
-    def _close(self) -> None:
+    def _close(self, flush_s: float = 10) -> None:
         self.inflight.close()
         try:
             self.consumer.close()
         except (BrokerError, RuntimeError) as exc:
             log.warning("kafka.consumer_close_failed", reason=str(exc))
         try:
-            remaining = self.producer.flush(10)
+            remaining = self.producer.flush(flush_s)
         except Exception as exc:  # a fenced producer's flush fails too: never mask the first error
             log.warning("kafka.producer_flush_failed", error=type(exc).__name__)
             return
@@ -270,14 +283,20 @@ class Worker:
             else:
                 checkpoint.abort()
         except (TransactionError, AbortableError) as exc:
+            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+                with contextlib.suppress(BrokerError):
+                    checkpoint.abort()
+                raise denied from exc  # an ACL, not the batch: retrying cannot help
             log.warning("kafka.batch_aborted", records=len(batch), reason=str(exc))
             checkpoint.aborted()
             if rewind:
                 self._rewind()
             return False
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(BrokerError):  # a fenced producer cannot abort: keep the first error
                 checkpoint.abort()
+            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+                raise denied from exc
             raise
         self._count(batch, outputs, time.perf_counter() - started)
         self.batches += 1
@@ -374,11 +393,6 @@ class Worker:
             log.debug("kafka.lag_unavailable", reason=str(exc))
 
     # -- callbacks (run inside consume()) -------------------------------------------------
-
-    def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self._fatal, self._fatal_code = err.str(), err.name()
-        log.warning("kafka.client_error", error=err.name(), reason=err.str())
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}

@@ -15,6 +15,10 @@
       names = topics("output", config={"max.message.bytes": "2048"}) # topic configs
       names.input, names["entities"], list(names)
 
+- ``sasl_ssl_broker`` / ``mtls_broker`` (session, started on first use): Apache Kafka with
+  SASL/SCRAM over TLS, or mutual TLS, and the ACL authorizer (``--security`` of ``ner-stage
+  broker``); ``security`` holds the super user's client settings.
+
 Each broker fixture yields a :class:`Broker`, the stable interface other tests build on:
 ``bootstrap`` (``bootstrap.servers``), ``kind`` (``apache`` | ``external`` | ``tansu`` |
 ``noida``), ``transactions`` (aborted transactions are hidden from read_committed),
@@ -57,9 +61,10 @@ class Broker:
     kind: str  # apache | external | tansu | noida
     transactions: bool  # read_committed hides aborted transactions
     apache: ApacheCluster | None = field(default=None, compare=False, repr=False)
+    security: dict = field(default_factory=dict, compare=False, repr=False)  # the super user's librdkafka settings
 
     def client_config(self, **extra) -> dict:
-        return {"bootstrap.servers": self.bootstrap, **extra}
+        return {"bootstrap.servers": self.bootstrap, **self.security, **extra}
 
 
 def require_apache(broker: Broker) -> ApacheCluster:
@@ -96,6 +101,30 @@ def _apache_kafka(tmp_path_factory) -> Iterator[Broker | None]:
         return
     with cluster:
         yield Broker(cluster.bootstrap, "apache", transactions=True, apache=cluster)
+
+
+def _secured(tmp_path_factory, mode: str) -> Iterator[Broker]:
+    if os.environ.get(EXTERNAL_ENV):
+        skip_or_fail(f"the {mode} broker is started by the tests; {EXTERNAL_ENV} gives a plaintext one")
+    cluster = start_test_apache(tmp_path_factory, f"apache-{mode}", security=mode)
+    if cluster is None:
+        skip_or_fail(f"a {mode} broker needs Apache Kafka (Java and Maven)")
+    with cluster:
+        yield Broker(cluster.bootstrap, "apache", transactions=True, apache=cluster,
+                     security=cluster.security.client_config())
+
+
+@pytest.fixture(scope="session")
+def sasl_ssl_broker(tmp_path_factory) -> Iterator[Broker]:
+    """Apache Kafka with SASL/SCRAM-SHA-512 over TLS and ACLs (authorizer on, deny by default);
+    ``client_config()`` is the super user's."""
+    yield from _secured(tmp_path_factory, "sasl_ssl")
+
+
+@pytest.fixture(scope="session")
+def mtls_broker(tmp_path_factory) -> Iterator[Broker]:
+    """Apache Kafka with mutual TLS and ACLs; ``client_config()`` has the super user's certificate."""
+    yield from _secured(tmp_path_factory, "mtls")
 
 
 @pytest.fixture(scope="session")
@@ -137,10 +166,10 @@ def topics(request) -> Iterator:
         suffix = uuid.uuid4().hex[:8]
         names = TopicNames({role: f"{stem}-{role}-{suffix}" for role in roles})
         local_broker.create_topics(broker.bootstrap, names.values(), partitions=partitions, config=config,
-                                   replication_factor=replication_factor)
-        created.append((broker.bootstrap, list(names.values())))
+                                   replication_factor=replication_factor, client=broker.security)
+        created.append((broker, list(names.values())))
         return names
 
     yield make
-    for bootstrap, names in created:
-        local_broker.delete_topics(bootstrap, names, timeout_s=10)
+    for broker, names in created:
+        local_broker.delete_topics(broker.bootstrap, names, timeout_s=10, client=broker.security)

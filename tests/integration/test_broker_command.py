@@ -96,3 +96,43 @@ def test_a_data_dir_that_cannot_be_a_directory_is_one_clear_error(tmp_path):
     assert out.returncode == 2 and out.stdout == ""
     assert f"cannot use {taken} as the Apache Kafka data directory" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_broker_security_sasl_ssl_line_carries_the_super_user_whose_secrets_stay_in_0600_files(tmp_path):
+    """The line's settings work as they are; without them the broker refuses; the password is in
+    no log and in no file but the 0600 ones."""
+    from confluent_kafka.admin import AdminClient
+
+    _require_apache()
+    data = tmp_path / "data"
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "broker", "--security", "sasl_ssl",
+                                "--data-dir", str(data)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(process.stdout.readline())
+        assert ready.keys() == {"bootstrap", "kind", "security_protocol", "sasl_mechanism", "sasl_username",
+                                "sasl_password", "ssl_ca_location"}, ready
+        assert (ready["security_protocol"], ready["sasl_mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+        client = {k.replace("_", "."): v for k, v in ready.items() if k not in ("bootstrap", "kind")}
+        topic = f"secured-{uuid.uuid4().hex[:8]}"
+        create_topics(ready["bootstrap"], [topic], client=client)
+        assert topic in AdminClient({"bootstrap.servers": ready["bootstrap"], **client}).list_topics(timeout=10).topics
+        anonymous = Producer({"bootstrap.servers": ready["bootstrap"], "log_level": 0,
+                              "socket.connection.setup.timeout.ms": 2000})
+        anonymous.produce(topic, b"x")
+        assert anonymous.flush(5) == 1  # plaintext to a TLS listener: never delivered
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        password = ready["sasl_password"]
+        assert password not in process.stderr.read()
+        holders = []
+        for path in data.rglob("*"):
+            if path.is_file() and password.encode() in path.read_bytes():
+                holders.append(path)
+                assert path.stat().st_mode & 0o077 == 0, path  # owner only
+        assert holders and all("log" not in p.name for p in holders), holders
+        assert (data / "security" / "admin.key").stat().st_mode & 0o077 == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

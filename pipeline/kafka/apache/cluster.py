@@ -31,6 +31,7 @@ from pathlib import Path
 import structlog
 
 from pipeline.kafka.apache.artifacts import Progress, java_executable, resolve_classpath
+from pipeline.kafka.apache.security import Security, SecurityMaterial
 from pipeline.kafka.local_broker import (
     LocalBrokerError,
     admin_client,
@@ -60,14 +61,16 @@ logger.state.level = WARN
 """
 
 
-def _server_properties(node: ApacheNode, voters: str, brokers: int, data_dir: Path) -> str:
+def _server_properties(node: ApacheNode, voters: str, brokers: int, data_dir: Path,
+                       security: SecurityMaterial | None = None) -> str:
     replicas = min(brokers, 3)
+    listener = security.listener if security else "PLAINTEXT"
     settings = {
         "process.roles": "broker,controller",
         "node.id": node.node_id,
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+        "listeners": f"{listener}://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"{listener}://127.0.0.1:{node.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -93,6 +96,7 @@ def _server_properties(node: ApacheNode, voters: str, brokers: int, data_dir: Pa
         "num.recovery.threads.per.data.dir": 1,
         "log.cleaner.dedupe.buffer.size": 8 * 1024 * 1024,
         "auto.create.topics.enable": "true",
+        **(security.server_properties() if security else {}),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -130,6 +134,15 @@ class ApacheCluster:
     _owned_dirs: list[tempfile.TemporaryDirectory] = field(default_factory=list, repr=False)
     kind: str = "apache"
     transactions: bool = True  # read_committed consumers skip aborted transactions
+    security: SecurityMaterial | None = None  # None: plaintext, no authorizer
+
+    def client_config(self, **extra) -> dict:
+        """A librdkafka dict for the super user (``bootstrap.servers`` and, when secured, its credentials)."""
+        return {"bootstrap.servers": self.bootstrap, **(self.security.client_config() if self.security else {}),
+                **extra}
+
+    def _admin_extra(self, **extra) -> dict:
+        return {**(self.security.client_config() if self.security else {}), **extra}
 
     @property
     def bootstrap(self) -> str:
@@ -189,7 +202,8 @@ class ApacheCluster:
                 listed = set()
                 for node_id in wanted:  # ask each node itself: it is up when it sees all of `wanted`
                     client = clients.setdefault(node_id, admin_client(
-                        by_id[node_id].address, {"socket.connection.setup.timeout.ms": 1000, "log_level": 0}))
+                        by_id[node_id].address,
+                        self._admin_extra(**{"socket.connection.setup.timeout.ms": 1000, "log_level": 0})))
                     brokers = set(client.list_topics(timeout=1.0).brokers)
                     listed.add(wanted <= brokers)
                 if listed == {True}:
@@ -229,10 +243,10 @@ class ApacheCluster:
     def create_topics(self, names: Iterable[str], partitions: int = 1, timeout_s: float = 30.0,
                       replication_factor: int = 1, config: dict[str, str] | None = None) -> None:
         create_topics(self.bootstrap, names, partitions, timeout_s, config=config,
-                      replication_factor=replication_factor)
+                      replication_factor=replication_factor, client=self._admin_extra())
 
     def delete_topics(self, names: Iterable[str], timeout_s: float = 30.0) -> None:
-        delete_topics(self.bootstrap, names, timeout_s)
+        delete_topics(self.bootstrap, names, timeout_s, client=self._admin_extra())
 
     def log_tail(self, node_id: int | None = None, lines: int = 20) -> str:
         node = next((n for n in self.nodes if n.node_id == node_id), self.nodes[0])
@@ -262,7 +276,8 @@ def _format(cluster: ApacheCluster, timeout_s: float) -> None:
         if (cluster.data_dir / f"node-{node.node_id}" / "meta.properties").is_file():
             continue  # a data directory kept from an earlier run: reuse it
         running.append((node, subprocess.Popen(
-            cluster.java_command("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(node.config)),
+            cluster.java_command("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(node.config),
+                                 *(cluster.security.format_args() if cluster.security else [])),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     for node, process in running:
         try:
@@ -272,18 +287,22 @@ def _format(cluster: ApacheCluster, timeout_s: float) -> None:
             raise LocalBrokerError(f"formatting Apache Kafka storage for node {node.node_id} took over "
                                    f"{timeout_s:.0f}s") from exc
         if process.returncode != 0:
+            if cluster.security is not None:  # never echo the --add-scram password
+                output = output.replace(cluster.security.admin_password, "***")
             raise LocalBrokerError(f"kafka.tools.StorageTool format failed for node {node.node_id}:\n{output[-2000:]}")
 
 
 def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None = None,
                  log_dir: str | Path | None = None, cache_dir: Path | None = None, heap_mb: int = 512,
                  startup_timeout_s: float = 120.0, progress: Progress | None = None,
-                 attempts: int = 3) -> ApacheCluster:
+                 attempts: int = 3, security: Security = "plaintext") -> ApacheCluster:
     """Start ``brokers`` Apache Kafka nodes on 127.0.0.1 and return once all of them answer.
 
     ``port`` 0 picks free ports; otherwise node ``i`` listens on ``port + i``. Data lives in
     ``data_dir`` (kept, and reused on the next start) or in a temporary directory removed on
-    stop. Raises :class:`~pipeline.kafka.apache.artifacts.ApacheKafkaUnavailableError` when
+    stop. ``security`` ``sasl_ssl`` or ``mtls`` secures the client listener (:mod:`.security`;
+    :meth:`ApacheCluster.client_config` has the super user's settings). Raises
+    :class:`~pipeline.kafka.apache.artifacts.ApacheKafkaUnavailableError` when
     Java, Maven or the artifacts are missing, :class:`LocalBrokerError` when the broker fails.
     """
     if brokers < 1:
@@ -302,12 +321,19 @@ def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None
         except OSError as exc:
             raise LocalBrokerError(f"cannot use {data} as the Apache Kafka data directory: "
                                    f"{exc.strerror or type(exc).__name__}") from exc
+        formatted = any((data / f"node-{i + 1}" / "meta.properties").is_file() for i in range(brokers))
+        if security == "sasl_ssl" and formatted and not (data / "security").is_dir():
+            # the super user's SCRAM credential is written at format time only
+            raise LocalBrokerError(f"{data} was formatted without --security sasl_ssl; use a new --data-dir")
+        material = SecurityMaterial.prepare(security, data) if security != "plaintext" else None
         nodes = [ApacheNode(i + 1, port + i if port else free_port(), free_port(), data / f"node-{i + 1}.properties",
                             logs / f"apache-node-{i + 1}.log") for i in range(brokers)]
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
         for node in nodes:
-            node.config.write_text(_server_properties(node, voters, brokers, data))
-        cluster = ApacheCluster(nodes, classpath, java, heap_mb, data, logs, owned)
+            node.config.write_text(_server_properties(node, voters, brokers, data, material))
+            if material is not None:  # it holds the inter-broker password
+                node.config.chmod(0o600)
+        cluster = ApacheCluster(nodes, classpath, java, heap_mb, data, logs, owned, security=material)
         started = time.monotonic()
         try:
             if progress:
@@ -320,7 +346,7 @@ def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None
             cluster.stop()
             last = exc
             continue
-        log.info("apache_kafka.started", bootstrap=cluster.bootstrap, nodes=brokers,
+        log.info("apache_kafka.started", bootstrap=cluster.bootstrap, nodes=brokers, security=security,
                  seconds=round(time.monotonic() - started, 1), logs=str(logs))
         return cluster
     assert last is not None

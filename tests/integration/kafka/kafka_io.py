@@ -60,9 +60,9 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
 class TopicReader:
     """Reads every partition of one topic from the beginning, accumulating records."""
 
-    def __init__(self, bootstrap: str, topic: str, *, read_committed: bool = False) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, read_committed: bool = False, config: dict | None = None) -> None:
         self.topic = topic
-        self.consumer = Consumer({
+        self.consumer = Consumer({**(config or {}),
             "bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}", "enable.auto.commit": False,
             "isolation.level": "read_committed" if read_committed else "read_uncommitted", **FAST_GROUP_CONFIG,
         })

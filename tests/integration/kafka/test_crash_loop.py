@@ -45,35 +45,39 @@ def _records(n: int, poison: int) -> tuple[list, set[str], set[bytes]]:
     return records, {f"d{i}" for i in range(n)}, {key for key, _, _ in bad}
 
 
-def _crash_loop(bootstrap: str, names, worker_process, extra: list[str], read_committed: bool,
-                docs: int = DOCS, kills: int = KILLS):
+def _crash_loop(bootstrap: str, names, worker_process, extra: list[str], read_committed: bool, *,
+                docs: int = DOCS, kills: int = KILLS, client: dict | None = None, env: dict | None = None,
+                group: str | None = None):
+    """``client``: the test clients' librdkafka settings (a secured broker's super user); ``env``
+    the workers' (their user's password)."""
     records, ids, poison_keys = _records(docs, POISON)
     # the stream comes in KILLS + 1 parts, the next one produced each time the (restarted) victim
     # has its partitions: every kill lands while both workers have work, however fast they are
     size = -(-len(records) // (kills + 1))
     parts = [records[i : i + size] for i in range(0, len(records), size)]
-    produce(bootstrap, names.input, parts[0])
-    group = f"loop-{uuid.uuid4().hex[:8]}"
+    produce(bootstrap, names.input, parts[0], config=client)
+    group = group or f"loop-{uuid.uuid4().hex[:8]}"
 
     def args(name: str) -> list[str]:  # each worker its own transactional.id, kept across restarts
         return worker_args(bootstrap, names, group, "--batch-max-records", "16", "--transactional-id", name, *extra)
 
-    entities = TopicReader(bootstrap, names.entities, read_committed=read_committed)
-    redacted = TopicReader(bootstrap, names.redacted, read_committed=read_committed)
-    dlq = TopicReader(bootstrap, names.dlq, read_committed=read_committed)
-    steady = worker_process(args("steady"))
-    victim = worker_process(args("victim"))
+    entities = TopicReader(bootstrap, names.entities, read_committed=read_committed, config=client)
+    redacted = TopicReader(bootstrap, names.redacted, read_committed=read_committed, config=client)
+    dlq = TopicReader(bootstrap, names.dlq, read_committed=read_committed, config=client)
+    steady = worker_process(args("steady"), env=env)
+    victim = worker_process(args("victim"), env=env)
     rng = random.Random(5)
     for part in parts[1:]:
         victim.wait_assigned(timeout=90)
-        produce(bootstrap, names.input, part)
+        produce(bootstrap, names.input, part, config=client)
         time.sleep(rng.uniform(0.5, 2.5))
         victim.kill()  # SIGKILL: no drain, no commit, an open transaction
-        victim = worker_process(args("victim"))
+        victim = worker_process(args("victim"), env=env)
 
     entities.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=180, what="every document")
     redacted.until(lambda recs: {r.json()["id"] for r in recs} >= ids, timeout=60, what="every redacted document")
     dlq.until(lambda recs: {r.key for r in recs} >= poison_keys, timeout=60, what="every poison record")
+    victim.wait_assigned(timeout=90)  # the last restart may still be loading: SIGTERM is handled once it runs
     for worker in (steady, victim):
         assert worker.terminate() == 0, worker.log_text()[-2000:]
     got = entities.settle(1.5), redacted.settle(0.5), dlq.settle(0.5)
@@ -121,4 +125,33 @@ def test_at_least_once_under_a_crash_loop_loses_nothing(kafka_broker, topics, wo
     assert {r.json()["id"] for r in ents} == ids
     assert {r.json()["id"] for r in reds} == ids
     assert {r.key for r in letters} == poison_keys
+    _assert_dead_letters(letters, poison_keys)
+
+
+def test_exactly_once_crash_loop_over_sasl_ssl_with_only_the_documented_acls(sasl_ssl_broker, topics,
+                                                                               worker_process):
+    """The same loop, smaller (bounded for CI: 200 documents, 2 kills), on SCRAM over TLS as a
+    user with only its ACLs."""
+    from pipeline.kafka.acls import grant, worker_acls
+    from pipeline.kafka.settings import KafkaSettings
+    from tests.integration.kafka.secured import add_scram_user, new_password
+
+    broker = sasl_ssl_broker
+    names = topics(*ROLES, broker=broker, partitions=4)
+    password, group = new_password(), f"loop-{uuid.uuid4().hex[:8]}"
+    user = "ner-loop"  # its own user: other modules set the password of theirs
+    add_scram_user(broker, user, password)
+    for prefix in ("steady", "victim"):
+        shape = KafkaSettings(input=[names.input], group=group, entities_topic=names.entities,
+                              redacted_topic=names.redacted, dlq_topic=names.dlq, delivery="exactly_once",
+                              transactional_id=prefix)
+        grant(broker.client_config(), worker_acls(shape, optional=False), f"User:{user}")
+    flags = ["--exactly-once", "--security-protocol", "SASL_SSL", "--sasl-mechanism", "SCRAM-SHA-512",
+             "--sasl-username", user, "--ssl-ca-location", broker.security["ssl.ca.location"]]
+    ents, reds, letters, ids, poison_keys = _crash_loop(
+        broker.bootstrap, names, worker_process, flags, read_committed=True, docs=200, kills=2,
+        client=broker.security, env={"NER_SASL_PASSWORD": password}, group=group)
+    assert Counter(r.json()["id"] for r in ents) == Counter(ids)
+    assert Counter(r.json()["id"] for r in reds) == Counter(ids)
+    assert Counter(r.key for r in letters) == Counter(poison_keys)
     _assert_dead_letters(letters, poison_keys)

@@ -109,6 +109,13 @@ class FakeConsumer:
     def get_watermark_offsets(self, tp, timeout=None, cached=False):
         return (0, 5)
 
+    def list_topics(self, topic=None, timeout=-1):  # every topic readable: the start-up check passes
+        meta = SimpleNamespace(error=None, partitions={0: None})
+        return SimpleNamespace(topics={topic: meta} if topic else {}, brokers={1: None})
+
+    def committed(self, partitions, timeout=None):
+        return partitions
+
     def consumer_group_metadata(self):
         return "group-metadata"
 
@@ -124,6 +131,7 @@ class FakeProducer:
         self.produced: list[dict] = []
         self.unacked: list[dict] = []
         self.fail_topic: str | None = None
+        self.fail_code = KafkaError._MSG_TIMED_OUT  # the delivery error of fail_topic's records
         self.fail_flushes = 0  # this many flushes report every record as failed
         self.max_bytes: int | None = None  # like message.max.bytes: larger values are refused at produce()
         self.broker_max_bytes: int | None = None  # like a topic's max.message.bytes: refused at delivery
@@ -155,7 +163,7 @@ class FakeProducer:
             callback = record["on_delivery"] or self.conf["on_delivery"]
             error = None
             if fail_all or record["topic"] == self.fail_topic:
-                error = KafkaError(KafkaError._MSG_TIMED_OUT)
+                error = KafkaError(self.fail_code if not fail_all else KafkaError._MSG_TIMED_OUT)
             elif self.broker_max_bytes is not None and len(record["value"] or b"") > self.broker_max_bytes:
                 error = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "RecordTooLarge")  # the topic's limit
             failed_any |= error is not None
