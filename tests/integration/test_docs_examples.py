@@ -44,6 +44,15 @@ NOT_RUN = {
     "ner-stage bench": "a benchmark (minutes): run by hand, results in docs",
     ".venv/bin/python -m deploy.validate": "tests/unit/deploy runs the same checks",
     ".venv/bin/pytest": "a test run itself",
+    ".venv/bin/ner-stage worker --bootstrap HOST:PORT": "a long-running worker on your own cluster: "
+    "tests/integration/kafka/test_worker_records.py runs these flags on Apache Kafka",
+    "P=User:ner-stage": "variables for the kafka-acls.sh lines below",
+    "kafka-acls.sh": "needs a secured cluster's admin tools: tests/integration/kafka/test_secured_cluster.py grants "
+    "the same ACLs (from pipeline/kafka/acls.py, which these lines are written from) on Apache Kafka",
+    "NER_HASH_KEY=docs-example-key ner-stage redact --file tickets.jsonl":
+    "tests/integration/test_contract_examples.py runs it on the example's input and checks the shown output",
+    "ner-stage redact --file tickets.jsonl": "tests/integration/test_contract_examples.py runs it on the example's "
+    "input and checks the shown output",
 }
 #: commands run below, by the test that runs them
 RUN_CLI = ('.venv/bin/ner-stage predict "My name is John Smith', ".venv/bin/ner-stage --help",
