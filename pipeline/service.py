@@ -33,7 +33,7 @@ from pipeline.decode import (
     token_items,
 )
 from pipeline.errors import InputError, TextTooLongError
-from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions
+from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions, screen
 from pipeline.spans import Entity
 from pipeline.tokenize import Direction, EncodedText, TextEncoder
 
@@ -240,6 +240,7 @@ class NerService:
         if options.merge_adjacent and options.aggregation != "none":
             preds = merge_adjacent(preds, doc.text)
         if options.recall_thresholds and options.aggregation != "none":
+            preds = screen(preds, doc.text)
             extra = recall_predictions(view, probs, self.labels, options.recall_thresholds, preds)
             if extra:
                 preds = sorted(preds + extra, key=lambda p: p.start)

@@ -24,6 +24,11 @@ from pipeline.spans import LABEL_GROUPS, Entity
 
 PROPAGATED = "propagated"
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+#: A further occurrence is a whole token: not glued to a path, file name, identifier or
+#: hyphenated word (``avahi`` detected once is not redacted inside ``avahi-daemon.sh`` or
+#: ``/run/avahi``), but a sentence's full stop after it is fine.
+_BEFORE = r"(?<![\w/.\-])"
+_AFTER = r"(?![\w/\-]|\.\w)"
 
 
 class _Coverage:
@@ -67,8 +72,8 @@ class Propagation:
         for keys, flags in ((exact, 0), (folded, re.IGNORECASE)):
             if not keys:
                 continue
-            pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
-                                 + r")(?!\w)", flags)
+            pattern = re.compile(_BEFORE + "(?:" + "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
+                                 + ")" + _AFTER, flags)
             for match in pattern.finditer(text):
                 start, end = match.span()
                 if covered.contains(start, end):

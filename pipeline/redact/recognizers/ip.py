@@ -8,7 +8,9 @@ import re
 
 from pipeline.redact.recognizers.base import RegexRecognizer
 
-_V4 = re.compile(r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+# not followed by a Debian revision or suffix (``1.2.5.1-1``, ``1.2.3.4+dfsg``, ``1.2.3.4~rc1``): a
+# version; a range's second address (``10.0.0.1-10.0.0.9``) has a dot after its digits, so it stays
+_V4 = re.compile(r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d|-\d+(?![\d.])|[+~][A-Za-z0-9])")
 _V6 = re.compile(
     r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"  # hex groups (an empty one is "::")
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"  # an embedded IPv4 tail (::ffff:10.0.0.1)
