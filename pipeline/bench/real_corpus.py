@@ -57,7 +57,7 @@ _TECHNICAL = re.compile(
     r"#\d{3,}\b"
     r"|\bCVE-\d{4}-\d{4,}\b"
     r"|(?<![\w.])v?\d+(?:\.\d+)+(?:[-+~][0-9A-Za-z.+~]+)?(?![\w.])"
-    r"|(?<![\w/.])/?[\w.+-]+(?:/[\w.+-]+)+/?"
+    r"|(?<![\w/.])/?[\w.+-]+(?:/[\w.+-]*[\w+-])+/?"
     r"|\b[\w-]+\.(?:c|h|cc|cpp|py|sh|pl|pm|rb|js|json|xml|in|am|ac|mk|patch|diff|conf|cfg|so|txt|md|rst|yml|yaml)\b"
     r"|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b"
     r"|(?<!\w)_*[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b"

@@ -125,9 +125,13 @@ class RedactSettings(NerSettings):
     @field_validator("allow", "deny", mode="after")
     @classmethod
     def _check_lists(cls, value: Any, info: Any) -> Any:
+        from pipeline.redact.errors import PolicyError
         from pipeline.redact.term_lists import TermLists
 
-        TermLists.build(**{info.field_name: value})  # a bad pattern fails at load, naming the field
+        try:
+            TermLists.build(**{info.field_name: value})  # a bad pattern fails at load, naming the field
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
     @field_validator("recognizers", "phone_regions", "spacy_labels", mode="before")

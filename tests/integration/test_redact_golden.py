@@ -1,7 +1,7 @@
 """Golden redaction tests with the real model (rampart) and every pattern recognizer.
 
 Each ``tests/golden/redact/<case>.in.json`` holds a ``/redact`` request (``inputs``, optional
-``policy`` / ``default_operator``; optional ``recognizers`` when a case needs other than the
+``policy`` / ``default_operator`` / ``allow`` / ``deny``; optional ``recognizers`` when a case needs other than the
 default ones, e.g. ``spacy``) plus what matters about it: ``must_redact`` (values and
 fragments that must not appear in any redacted text) and ``must_keep`` (text that must
 survive where the input has it). ``<case>.out.json`` is the reviewed response (labels, offsets, sources; scores are
@@ -63,7 +63,8 @@ def test_golden(case, redactors):
     spec = json.loads((GOLDEN / f"{case}.in.json").read_text(encoding="utf-8"))
     redactor = redactors(tuple(spec["recognizers"]) if "recognizers" in spec else None)
     request = RedactRequest(inputs=spec["inputs"], policy=spec.get("policy"),
-                            default_operator=spec.get("default_operator"))
+                            default_operator=spec.get("default_operator"), allow=spec.get("allow"),
+                            deny=spec.get("deny"))
     response = redact_request(redactor, request).model_dump()
     policy = redactor.policy_with(request.policy, request.default_operator)
 
