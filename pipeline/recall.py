@@ -80,6 +80,7 @@ def recall_predictions(
     covered = sorted((p.start, p.end) for p in found)
     places = [(p.start, p.end) for p in found if LABEL_GROUPS.get(p.label) == "ADDRESS"
               and any(ch.isalpha() for ch in view.text[p.start : p.end])]
+    names = sorted(p.start for p in found if LABEL_GROUPS.get(p.label) == "NAME")
     out: list[Prediction] = []
     last_word_end = -1
     n = len(view.ids)
@@ -102,7 +103,8 @@ def recall_predictions(
         if ratio[k] < 1.0:
             continue
         _, _, by_label, key = columns[k]
-        rule = admit_recall(LABEL_GROUPS.get(key, key), view.text, start_char, end_char, float(word_mass[k]), places)
+        rule = admit_recall(LABEL_GROUPS.get(key, key), view.text, start_char, end_char, float(word_mass[k]), places,
+                            names)
         if rule is None:
             continue
         label = max(by_label, key=lambda bare: float(probs[first:end][:, by_label[bare]].sum(axis=1).max()))

@@ -9,8 +9,9 @@ given name (a third of the technical tokens of real changelogs were redacted). T
 - ``technical-shape``: a token shaped like a ticket, version, path, file name, hash, CVE id,
   identifier or option (``#1024598``, ``evince#1842``, ``1.2.5.1-1``, ``a/b/c.py``,
   ``4ec8dbf``, ``LC_ALL``, ``APT::Color``, ``--help``) is never a name, an address part or an
-  ID-like label (``SCREENED_LABELS``), by argmax or by recall (a pattern recognizer may still
-  report it as PII: an IP address, a card); propagation does not copy a value into one either;
+  ID-like label (``SCREENED_LABELS``) by argmax, and gets no label at all by recall (a pattern
+  recognizer may still report it as PII: an IP address, a card); propagation does not copy a
+  value into one either, nor propagate a lower-case name or place (``avahi``);
 - ``address-number-needs-context``: recall lets a word with a digit join an address only
   near an address: a street word (``Street``, ``Ave``, ``Suite``...) or a model address span
   with letters within a few words on the same line; kept spans say so in their source
@@ -22,7 +23,8 @@ given name (a third of the technical tokens of real changelogs were redacted). T
   not a short acronym nor a capitalised function word (``The``, ``Call``...);
 - ``sentence-start``: a capitalised word opening a sentence is capitalised by grammar, not
   because it is a name: below argmax it joins a name only with ``SENTENCE_START_MASS``
-  (``Call Maria Garcia``: ``Call`` has 1 % name mass), unless it names a speaker (``Selam:``).
+  (``Call Maria Garcia``: ``Call`` has 1 % name mass), unless it names a speaker (``Selam:``)
+  or an argmax name follows it (``Vojtěch Novák had...``: ``model:recall:name-follows``).
 
 Every window of context is bounded (``_WINDOW`` characters), so the rules are linear in the
 text. Argmax spans of other labels (phones, e-mails...) are never touched here.
@@ -30,6 +32,7 @@ text. Argmax spans of other labels (phones, e-mails...) are never touched here.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 
@@ -37,6 +40,8 @@ from pipeline.spans import LABEL_GROUPS
 
 #: Source suffix of a recall word admitted because of its address context.
 ADDRESS_CONTEXT = "address-context"
+#: Source suffix of a sentence-opening recall word admitted because a name follows it.
+NAME_FOLLOWS = "name-follows"
 #: Name mass a sentence-opening capitalised word needs below argmax.
 SENTENCE_START_MASS = 0.15
 #: Characters of context looked at on each side (bounded: linear time on hostile input).
@@ -150,6 +155,12 @@ SCREENED_LABELS: frozenset[str] = frozenset(
     + ["DRIVERS_LICENSE", "PASSPORT", "GOVERNMENT_ID", "TAX_ID"])
 
 
+def _name_follows(text: str, end: int, names: Sequence[int]) -> bool:
+    """Does an argmax name span start after ``end`` with only a space or two between?"""
+    i = bisect.bisect_left(names, end)
+    return i < len(names) and names[i] - end <= 2 and text[end : names[i]].strip(" ") == ""
+
+
 def screen_argmax(label: str, text: str, start: int, end: int) -> bool:
     """Keep an argmax span? Only ``technical-shape`` applies to argmax, and only to
     ``SCREENED_LABELS``."""
@@ -159,18 +170,20 @@ def screen_argmax(label: str, text: str, start: int, end: int) -> bool:
 
 
 def admit_recall(group: str | None, text: str, start: int, end: int, mass: float,
-                 places: Sequence[tuple[int, int]]) -> str | None:
+                 places: Sequence[tuple[int, int]], names: Sequence[int] = ()) -> str | None:
     """May a recall word ``text[start:end]`` join ``group`` (``NAME``, ``ADDRESS`` or a bare
     label)? ``None``: no; ``""``: yes by its mass alone; otherwise the rule that admitted it
-    (a source suffix). ``places``: argmax address spans with letters, for address context."""
+    (a source suffix). ``places``: argmax address spans with letters, for address context;
+    ``names``: sorted start offsets of argmax name spans (a sentence-opening word right before
+    one is a given name: ``Vojtěch Novák had...``)."""
     word = text[start:end]
-    if group in ("NAME", "ADDRESS") and technical(token_around(text, start, end)):
+    if technical(token_around(text, start, end)):  # recall adds no label to a technical token
         return None
     if group == "NAME":
         if not _is_capitalised_word(word) or any(ch.isdigit() for ch in word):
             return None
         if mass < SENTENCE_START_MASS and _sentence_start(text, start) and not _speaker(text, end):
-            return None
+            return NAME_FOLLOWS if _name_follows(text, end, names) else None
         return ""
     if group == "ADDRESS":
         if any(ch.isdigit() for ch in word):

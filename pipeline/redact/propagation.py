@@ -10,7 +10,10 @@ whole text, so it crosses the windows of long documents.
 Name-group values (``GIVEN_NAME``, ``SURNAME``, ``NAME``: ``spans.LABEL_GROUPS``) also
 propagate word by word (``Martin Karlsen`` -> ``Karlsen`` alone later), and can match
 case-insensitively (``ignore_case``); other values match exactly. Values shorter than
-``min_chars`` do not propagate (``Li``, ``Al`` would hit too many words).
+``min_chars`` do not propagate (``Li``, ``Al`` would hit too many words), nor do names and
+address parts written in lower case only (``avahi`` tagged once in a changelog is a package).
+Matches are whole tokens, on the text seen through escapes (``Redactor.detections``): not glued
+to a path, file name or identifier (``/run/avahi``, ``avahi-daemon.sh``).
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class Propagation:
     def _values(self, text: str, span: Entity) -> Iterable[tuple[str, bool]]:
         value = text[span.start : span.end].strip()
         is_name = LABEL_GROUPS.get(span.label) == "NAME"
+        if LABEL_GROUPS.get(span.label) in ("NAME", "ADDRESS") and value == value.lower():
+            return  # a lower-case "name" (a package, a word) is one guess; propagating multiplies it
         if len(value) >= self.min_chars:
             yield value, is_name
         if is_name and " " in value:

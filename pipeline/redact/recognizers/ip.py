@@ -16,6 +16,7 @@ _V6 = re.compile(
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"  # an embedded IPv4 tail (::ffff:10.0.0.1)
     r"(?![\w:]|\.\d)"
 )
+_VERSION_BEFORE = re.compile(r"(?:version|release|[^\w]v)(?:\s+(?:to|is|of|now))?[\s:=]*\(?$", re.IGNORECASE)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -28,6 +29,8 @@ class IpRecognizer(RegexRecognizer):
 
     def validate(self, match: re.Match[str]) -> bool:
         candidate = match.group()
+        if _VERSION_BEFORE.search(match.string, max(0, match.start() - 24), match.start()):
+            return False  # "Standards-Version: 4.5.0.2", "version 1.2.7.1": a version, not an address
         try:
             if match.re is _V4:
                 ipaddress.IPv4Address(candidate)

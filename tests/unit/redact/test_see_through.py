@@ -53,7 +53,8 @@ class FirstOnly:
 def test_propagation_and_recognizers_see_through_escapes():
     text = 'Selam asked.\\nSelam: "Who?"\\n4111111111111111 and Jo\u200bhn; Sel\u200bam again'
     (result,) = Redactor(FirstOnly("Selam"), build_recognizers()).redact([text])
-    assert result.text == '<GIVEN_NAME> asked.\\n<GIVEN_NAME>: "Who?"\\n<CREDIT_CARD> and Jo\u200bhn; <GIVEN_NAME> again'
+    assert result.text == (
+        '<GIVEN_NAME> asked.\\n<GIVEN_NAME>: "Who?"\\n<CREDIT_CARD> and Jo\u200bhn; <GIVEN_NAME> again')
     assert all(text[e.start : e.end].replace("\u200b", "") in ("Selam", "4111111111111111") for e in result.entities)
 
 

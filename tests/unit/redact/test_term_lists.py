@@ -14,7 +14,8 @@ class Names:
     def entities(self, texts):
         out = []
         for t in texts:
-            out.append([Entity("GIVEN_NAME", i, i + 5, 0.9) for i in range(len(t)) if t.startswith(("Maria", "Jonas"), i)])
+            out.append([Entity("GIVEN_NAME", i, i + 5, 0.9)
+                        for i in range(len(t)) if t.startswith(("Maria", "Jonas"), i)])
         return out
 
 
