@@ -80,7 +80,7 @@ class OnnxRuntimeEngine:
     @classmethod
     def from_settings(cls, bundle: ModelBundle, settings: EngineSettings, **runtime: Any) -> OnnxRuntimeEngine:
         """Threads, spin and limits from the model settings; ``runtime``: e.g. ``providers``."""
-        return cls(bundle, threads=settings.threads, spin=settings.spin, max_batch_tokens=settings.max_batch_tokens,
+        return cls(bundle, threads=settings.threads, spin=settings.spin, max_batch_tokens=settings.engine_batch_tokens,
                    max_seq_len=settings.max_seq_len, **runtime)
 
     def run(self, batch: EngineBatch) -> np.ndarray:

@@ -136,7 +136,7 @@ class TensorRTEngine:
     def from_settings(cls, bundle: ModelBundle, settings: EngineSettings, **runtime: Any) -> TensorRTEngine:
         """The same keys as ``ner-stage build-engine``, so a server finds the plan that command
         cached; ``runtime``: ``force_build``, ``progress``."""
-        return cls(bundle, precision=settings.precision, max_batch_tokens=settings.max_batch_tokens,
+        return cls(bundle, precision=settings.precision, max_batch_tokens=settings.engine_batch_tokens,
                    max_seq_len=settings.max_seq_len, max_batch_size=settings.max_batch_size,
                    cache_dir=settings.cache_dir, device=settings.device, **runtime)
 

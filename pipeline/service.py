@@ -135,11 +135,11 @@ class NerService:
                 merge_adjacent=decode.merge_adjacent,
                 threshold=decode.threshold,
                 label_thresholds=dict(decode.label_thresholds),
-                ignore_labels=tuple(decode.ignore_labels),
+                ignore_labels=decode.ignored,
                 recall_thresholds=dict(decode.recall_thresholds),
             )
         return cls(bundle, engine, stride=model.stride, max_batch_size=model.max_batch_size,
-                   max_chars=model.max_chars, entity_options=entity_options)
+                   max_chars=model.max_text_chars, entity_options=entity_options)
 
     def add_batch_listener(self, listener: Callable[[BatchStats], None]) -> None:
         self._listeners.append(listener)

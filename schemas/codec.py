@@ -39,6 +39,7 @@ Contract = Literal["document", "entity_result", "redacted_document"]
 Format = Literal["json", "avro", "avro-registry"]
 CONTRACTS: tuple[Contract, ...] = ("document", "entity_result", "redacted_document")
 _FIELD = re.compile(r"^(\S+) is <")
+_AVRO_FIELD = re.compile(r" on field (\S+)$")
 #: Only a JSON escape can spell a surrogate in valid UTF-8 JSON (checked before walking a record).
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -151,7 +152,10 @@ def write_avro(record: dict, schema: dict, contract: str) -> bytes:
     try:
         fastavro.schemaless_writer(buffer, schema, record)
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeEncodeError) as exc:
-        raise SchemaMismatchError(f"cannot encode {contract} as Avro: {exc}") from exc
+        # fastavro's messages may quote the value (a union or enum mismatch): keep the field name only
+        where = _AVRO_FIELD.search(str(exc))
+        raise SchemaMismatchError(f"cannot encode {contract} as Avro: {type(exc).__name__}"
+                                  + (f" on field {where.group(1)}" if where else "")) from exc
     return buffer.getvalue()
 
 

@@ -1,8 +1,11 @@
 """HTTP bodies: BEI-compatible ``/predict_tokens`` plus async jobs, as pydantic models.
 
 These models are the contract shown at ``/docs``. The request accepts BEI's shape as-is
-(``inputs`` as ``[["text"], ...]``) and the simpler ``["text", ...]``; unknown fields are
-ignored, as BEI clients may send fields we do not use. Our additions (``threshold``,
+(``inputs`` as ``[["text"], ...]``) and the simpler ``["text", ...]``. Unknown fields are
+refused (422 naming the field): a misspelt option (``aggregation_stratgy``) would otherwise
+change nothing, silently. Every field BEI documents is known here; BEI's upstream, Hugging Face
+text-embeddings-inference, ignores unknown fields (its serde request structs do not deny them),
+so a client that sends extra fields to BEI must drop them for this server. Our additions (``threshold``,
 ``label_thresholds``, ``ignore_labels``, ``merge_adjacent``) default to BEI's behaviour.
 Runtime limits (inputs per request, characters per text) are settings, checked by the server,
 so they are not baked into the schema.
@@ -62,7 +65,7 @@ class JsonBody(BaseModel):
 class PredictRequest(JsonBody):
     """``POST /predict_tokens``."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
         "inputs": [["Apple is looking at buying U.K. startup for $1 billion"]],
         "truncate": True, "raw_scores": False, "aggregation_strategy": "max",
     }]})
@@ -134,7 +137,7 @@ PredictResponse = list[list[PredictItem]]
 class AsyncPredictRequest(PredictRequest):
     """``POST /async/predict_tokens``: a predict body plus where to deliver the result."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
         "inputs": [["My name is John Smith"]], "aggregation_strategy": "first",
         "callback_url": "https://example.com/ner-callback", "metadata": {"batch": "42"},
     }]})

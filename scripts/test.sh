@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev,export
 bash scripts/install-kafka.sh
+bash scripts/install-schema-registry.sh
 bash scripts/install-chromium.sh
 bash scripts/install-postgres.sh
 .venv/bin/ruff check .

@@ -6,6 +6,10 @@ all N nodes, comma-separated) -- so scripts can read it and go on; progress and 
 stderr, broker logs to files. SIGTERM or Ctrl-C stops the broker cleanly and exits 0; a node
 that dies on its own ends the command with status 1.
 
+``--schema-registry`` also starts a Schema Registry (Apicurio Registry, Confluent-compatible
+API; :mod:`pipeline.schema_registry`) on a free port and adds its URL to the line:
+``"schema_registry": "http://127.0.0.1:P/apis/ccompat/v7"``. It stops with the broker.
+
 The settings have a ``broker_`` prefix (``NER_BROKER_PORT``, config key ``broker_port``) so
 they never collide with ``serve``'s ``NER_PORT`` or the engine's ``NER_CACHE_DIR``.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -40,8 +45,11 @@ class BrokerSettings(NerSettings):
     broker_count: int = Field(1, ge=1, le=9, description="Number of Apache Kafka nodes (broker+controller each).")
     broker_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, MiB.")
     kafka_cache_dir: str | None = Field(
-        None, description="Where the Apache Kafka jars are cached (default: .cache/ in a checkout, "
-                          "else ~/.cache/ner-stage).")
+        None, description="Where the Apache Kafka jars (and the Schema Registry jar) are cached (default: .cache/ "
+                          "in a checkout, else ~/.cache/ner-stage).")
+    broker_schema_registry: bool = Field(
+        False, description="Also start a Schema Registry (Apicurio, Confluent-compatible API under /apis/ccompat/v7; "
+                           "needs java and, on first use, mvn) and print its URL in the JSON line.")
 
     @model_validator(mode="after")
     def _ports_fit(self) -> BrokerSettings:
@@ -55,7 +63,8 @@ class BrokerSettings(NerSettings):
 #: The short flags of the issue that specified this command (``--kind``, ``--port``, ``--data-dir``,
 #: ``--brokers``), beside the generated ``--broker-*`` ones.
 FLAG_ALIASES = {"broker_kind": "kind", "broker_port": "port", "broker_data_dir": "data-dir",
-                "broker_count": "brokers", "broker_heap_mb": "heap-mb", "kafka_cache_dir": "cache-dir"}
+                "broker_count": "brokers", "broker_heap_mb": "heap-mb", "kafka_cache_dir": "cache-dir",
+                "broker_schema_registry": "schema-registry"}
 
 
 def _progress(message: str) -> None:
@@ -96,6 +105,27 @@ def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
     return cluster
 
 
+def _start_with_registry(settings: BrokerSettings, kind: str, stack: ExitStack):
+    """The broker and Apicurio Registry, whose JVM is launched first so both start at once (each
+    takes seconds to answer). Both stop when ``stack`` closes, also when either fails to start."""
+    from pipeline.schema_registry import SchemaRegistryStartError, launch_schema_registry, start_schema_registry
+
+    if settings.broker_data_dir:
+        log_dir = Path(settings.broker_data_dir) / "logs"
+    else:
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ner-stage-schema-registry-")))
+    cache_dir = Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None
+    registry = stack.enter_context(launch_schema_registry(log_dir=log_dir, cache_dir=cache_dir, progress=_progress))
+    broker = _start(settings, kind, stack)
+    try:
+        registry.wait_until_ready(timeout_s=120.0)
+    except SchemaRegistryStartError as exc:  # e.g. its free port was taken meanwhile: start it again, retrying
+        _progress(f"note: {str(exc).splitlines()[0]}; starting it again")
+        registry = stack.enter_context(start_schema_registry(log_dir=log_dir, cache_dir=cache_dir))
+    _progress(f"Schema Registry log: {registry.log_path}")
+    return broker, registry
+
+
 @click.command("broker", context_settings={"max_content_width": 110})
 @settings_options(BrokerSettings, aliases=FLAG_ALIASES)
 @config_option
@@ -104,8 +134,9 @@ def command(config_file, **flags) -> None:
 
     Apache Kafka (KRaft) runs from its Maven Central jars with the machine's Java 17+; the
     first use resolves them with Maven into the cache (progress on stderr). When the broker
-    answers, one JSON line {"bootstrap": "127.0.0.1:P", "kind": "apache"} goes to stdout.
-    SIGTERM or Ctrl-C stops it. Tansu (--kind tansu) needs no JVM but does not support
+    answers, one JSON line {"bootstrap": "127.0.0.1:P", "kind": "apache"} goes to stdout
+    (with --schema-registry, also "schema_registry": its Confluent-compatible URL). SIGTERM or
+    Ctrl-C stops them. Tansu (--kind tansu) needs no JVM but does not support
     static membership (--group-instance-id) nor hide aborted transactions.
     """
     import logging
@@ -121,12 +152,21 @@ def command(config_file, **flags) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with ExitStack() as stack:
-        broker = _start(settings, kind, stack)
-        click.echo(json.dumps({"bootstrap": broker.bootstrap, "kind": kind}))
+        if settings.broker_schema_registry:
+            broker, registry = _start_with_registry(settings, kind, stack)
+        else:
+            broker, registry = _start(settings, kind, stack), None
+        ready = {"bootstrap": broker.bootstrap, "kind": kind}
+        if registry is not None:
+            ready["schema_registry"] = registry.url
+        click.echo(json.dumps(ready))
         sys.stdout.flush()
         while not stop.wait(0.5):
             if not broker.running:
                 logs = getattr(broker, "log_dir", None) or broker.log_path
                 _progress(f"the {kind} broker stopped on its own; logs: {logs}")
                 sys.exit(1)
-        _progress(f"stopping the {kind} broker")
+            if registry is not None and not registry.running:
+                _progress(f"the Schema Registry stopped on its own; log: {registry.log_path}")
+                sys.exit(1)
+        _progress(f"stopping the {kind} broker" + (" and the Schema Registry" if registry is not None else ""))

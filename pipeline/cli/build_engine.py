@@ -3,7 +3,7 @@
 Run it once per GPU model and TensorRT version (at image start, in an init container, or on a
 build host with the same GPU) so servers and workers start by loading the plan instead of
 spending minutes building it. The shape limits must match the ones the server runs with (the
-same ``NER_MAX_BATCH_TOKENS`` / ``NER_MAX_SEQ_LEN`` / ``NER_MAX_BATCH_SIZE``): they are part of
+same ``NER_ENGINE_BATCH_TOKENS`` / ``NER_MAX_SEQ_LEN`` / ``NER_MAX_BATCH_SIZE``): they are part of
 the cache key, and a server with other limits builds its own plan.
 """
 
@@ -26,7 +26,7 @@ def _echo(message: str) -> None:
 @click.argument("bundle")
 @click.option("--fp16/--fp32", "fp16", default=None,
               help="Kernel precision: fp16 (default; I/O stays int64/float32) or fp32. [NER_PRECISION=fp16|fp32]")
-@settings_options(ModelSettings, only=("max_batch_tokens", "max_seq_len", "max_batch_size", "cache_dir", "device"))
+@settings_options(ModelSettings, only=("engine_batch_tokens", "max_seq_len", "max_batch_size", "cache_dir", "device"))
 @click.option("--force", is_flag=True, help="Rebuild even when a valid cached plan exists.")
 @config_option
 def command(bundle, fp16, force, **kwargs) -> None:

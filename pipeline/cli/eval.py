@@ -1,39 +1,53 @@
-"""``ner-stage eval FILE``: entity-level P/R/F1 of the model on a labelled JSONL file."""
+"""``ner-stage eval FILE``: entity-level P/R/F1 on a labelled JSONL file.
+
+By default it scores what ships: the entities the Kafka worker and ``/redact`` publish (the
+redactor's resolved spans, e.g. one merged ``NAME`` for "John Smith"), built from the same
+model, decode and redaction settings; ``--spans model`` scores the model's spans alone."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from pipeline.cli.options import model_options, model_settings, settings_from, settings_options
+from pipeline.cli.text_io import EvalSettings
 from pipeline.config import DecodeSettings, read_config_file
 from pipeline.eval import read_gold, score
-from pipeline.service import NerService, PredictOptions
+from pipeline.redact import Redactor, RedactSettings
+from pipeline.service import NerService
 
 
 @click.command("eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--label-map", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML/JSON mapping of model labels to gold labels (null drops a label).")
+@settings_options(EvalSettings, aliases={"json_report": "json"})
 @settings_options(DecodeSettings)
-@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@settings_options(RedactSettings)
 @model_options
-def command(file, label_map, as_json, **kwargs) -> None:
+def command(file, **kwargs) -> None:
     """Score predictions on FILE (JSONL of {"text", "spans": [{"start", "end", "label"}]})
-    with exact span + label matching, per label and micro-averaged."""
+    with exact span + label matching, per label and micro-averaged.
+
+    --spans published (default) scores what the worker and /redact publish; the hash operator's
+    key, if the policy uses it, comes from the environment or --config only: NER_HASH_KEY."""
     settings = model_settings(kwargs)
     decode = settings_from(DecodeSettings, kwargs)
-    mapping = read_config_file(label_map) if label_map else {}
+    redact = settings_from(RedactSettings, kwargs)
+    options = settings_from(EvalSettings, kwargs)
+    if options.label_map and not Path(options.label_map).is_file():
+        raise click.BadParameter(f"{options.label_map}: no such file", param_hint="--label-map")
+    mapping = read_config_file(options.label_map) if options.label_map else {}
     docs = read_gold(file)
-    service = NerService.from_settings(settings)
-    options = PredictOptions(aggregation=decode.aggregation, threshold=decode.threshold,
-                             label_thresholds=decode.label_thresholds, merge_adjacent=decode.merge_adjacent,
-                             ignore_labels=tuple(decode.ignore_labels))
-    predicted = [[(e.start, e.end, e.label) for e in ents]
-                 for ents in service.entities([d.text for d in docs], options)]
+    service = NerService.from_settings(settings, decode)
+    texts = [d.text for d in docs]
+    if options.spans == "published":
+        entities = [r.entities for r in Redactor.from_settings(redact, service).redact(texts)]
+    else:
+        entities = service.entities(texts)
+    predicted = [[(e.start, e.end, e.label) for e in ents] for ents in entities]
     report = score([d.spans for d in docs], predicted, mapping)
-    if as_json:
+    if options.json_report:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"{'label':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")

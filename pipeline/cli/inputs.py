@@ -16,16 +16,19 @@ def read_texts(texts: tuple[str, ...], file: str | None) -> list[str]:
         if not texts:
             raise click.UsageError("give at least one TEXT or --file F.jsonl")
         return list(texts)
+    try:
+        lines = Path(file).read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is valid inside JSON
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{file}: cannot read ({type(exc).__name__})", param_hint="--file") from exc
     out = []
-    with Path(file).open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="--file") from exc
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise click.BadParameter(f"line {number}: expected {{\"text\": str}}", param_hint="--file")
-            out.append(record["text"])
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="--file") from exc
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise click.BadParameter(f"line {number}: expected {{\"text\": str}}", param_hint="--file")
+        out.append(record["text"])
     return out

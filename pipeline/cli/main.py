@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redact": ("pipeline.cli.redact", "Redact PII in texts; print {redacted_text, entities} JSON."),
     "serve": ("pipeline.cli.serve", "Serve the HTTP API (/predict_tokens, /redact, async jobs)."),
     "worker": ("pipeline.cli.worker", "Run Kafka consumer workers (entities, redacted text, dead letters)."),
+    "topics": ("pipeline.cli.topics", "Create or describe the stage's Kafka topics (partitions, limits)."),
+    "produce": ("pipeline.cli.produce", "Send documents from a JSON-lines file to the input topic."),
     "broker": ("pipeline.cli.broker", "Run a local development Kafka broker (Apache Kafka or Tansu)."),
     "run": ("pipeline.cli.run", "Run the whole stage on embedded defaults (local broker, demo documents)."),
     "export": ("pipeline.cli.export", "Export a Hugging Face checkpoint to a model bundle (ONNX)."),
@@ -49,8 +51,9 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """ner-stage: streaming named-entity recognition for Kafka pipelines and HTTP.
 
-    Every flag can also be set as NER_<FLAG_NAME> in the environment or in a config file
-    given with --config (or NER_CONFIG).
+    Every setting is a flag, an NER_<NAME> environment variable and a key in a config file
+    given with --config (or NER_CONFIG); each command's --help lists them with their variables.
+    (The benchmark parameters of `bench` are flags only.)
     """
 
 

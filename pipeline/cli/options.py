@@ -6,6 +6,10 @@
 JSON object). Secrets (``SecretStr`` fields) get no flag: flags show up in ``ps``; they are read
 from the environment or the config file only. ``settings_from(Settings, kwargs)`` pops those
 flags out of a command's kwargs and resolves them with env and file (flag > env > file > default).
+
+Fields of the same name in two classes of one command (``max_text_chars`` in the model and the
+HTTP or Kafka settings) are one concept: they get one flag, and every class reads its value. A
+renamed setting (``pipeline.config.RENAMED``) keeps its old flag, hidden, with a warning.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import click
 from pydantic import SecretStr
 from pydantic_settings import NoDecode
 
-from pipeline.config import ModelSettings, NerSettings
+from pipeline.config import RENAMED, ModelSettings, NerSettings, env_name, flag_name, warn_deprecated
 
 S = TypeVar("S", bound=NerSettings)
 
@@ -89,17 +93,33 @@ def _default_text(field) -> str:
 def settings_options(cls: type[NerSettings], *, exclude: Iterable[str] = (), only: Iterable[str] | None = None,
                      multi: Iterable[str] = (), aliases: Mapping[str, str] | None = None) -> Callable:
     """One click option per field of ``cls`` (secrets and ``exclude`` left out; ``only`` keeps
-    just those); ``multi`` fields are repeatable ``KEY=VALUE`` options; ``aliases`` adds a second
-    flag name for a field (kept for flags that were spelled differently before)."""
+    just those; a field whose flag the command already has is shared, not repeated); ``multi``
+    fields are repeatable ``KEY=VALUE`` options; ``aliases`` adds a second flag name for a field
+    (kept for flags that were spelled differently before)."""
+
+    def decorator(func: Callable) -> Callable:
+        present = {p.name for p in getattr(func, "__click_params__", ())}
+        return _apply(_options(cls, exclude, only, multi, aliases, present))(func)
+
+    return decorator
+
+
+def _options(cls, exclude, only, multi, aliases, present: set[str]) -> list[Callable]:
     skip, keep, repeat, alias = set(exclude), set(only) if only is not None else None, set(multi), aliases or {}
+    renamed_from = {new: old for old, new in RENAMED.items()}
     options = []
     for name, field in cls.model_fields.items():
-        if name in skip or (keep is not None and name not in keep) or _is_secret(field.annotation):
+        if (name in skip or name in present or (keep is not None and name not in keep)
+                or _is_secret(field.annotation)):
             continue
-        flag, env = "--" + name.replace("_", "-"), f"NER_{name.upper()}"
+        flag, env = flag_name(name), env_name(name)
         extra = [f"--{alias[name]}"] if name in alias else []
         kind = _kind(field)
         description = (field.description or name).rstrip(".")
+        if name in renamed_from:  # the old flag, hidden: it still works, with a warning
+            old = renamed_from[name]
+            options.append(click.option(flag_name(old), old, type=_click_type(field.annotation), default=None,
+                                        hidden=True, expose_value=True))
         if name in repeat:
             options.append(click.option(flag, *extra, name, multiple=True, metavar="KEY=VALUE",
                                         help=f"{description}. Repeatable. [{env} as a JSON object]"))
@@ -120,7 +140,7 @@ def settings_options(cls: type[NerSettings], *, exclude: Iterable[str] = (), onl
         else:
             options.append(click.option(flag, *extra, name, type=_click_type(field.annotation), default=None,
                                         help=help_text))
-    return _apply(options)
+    return options
 
 
 def _pairs(name: str, pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -136,12 +156,18 @@ def _pairs(name: str, pairs: tuple[str, ...]) -> dict[str, str] | None:
 
 
 def flag_values(cls: type[NerSettings], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Pop ``cls``' flags out of ``kwargs``, converted to what the settings class takes."""
+    """``cls``' flags in ``kwargs``, converted to what the settings class takes. They stay in
+    ``kwargs``: another settings class of the command may share a field of the same name."""
     values: dict[str, Any] = {}
+    for old, new in RENAMED.items():
+        if new in cls.model_fields and kwargs.get(old) is not None:
+            warn_deprecated(flag_name(old), flag_name(new))
+            if kwargs.get(new) is None:
+                kwargs[new] = kwargs[old]
     for name, field in cls.model_fields.items():
         if name not in kwargs:
             continue
-        value = kwargs.pop(name)
+        value = kwargs[name]
         if isinstance(value, tuple):  # a repeatable KEY=VALUE option
             value = _pairs(name, value)
         elif value is not None and _kind(field) == "list":
@@ -150,8 +176,7 @@ def flag_values(cls: type[NerSettings], kwargs: dict[str, Any]) -> dict[str, Any
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise click.BadParameter(f"expected a JSON object ({exc.msg})",
-                                         param_hint="--" + name.replace("_", "-")) from exc
+                raise click.BadParameter(f"expected a JSON object ({exc.msg})", param_hint=flag_name(name)) from exc
         values[name] = value
     return values
 

@@ -14,28 +14,32 @@ import orjson
 
 from pipeline.cli.inputs import read_texts
 from pipeline.cli.options import model_options, model_settings, settings_from, settings_options
+from pipeline.cli.text_io import TextIOSettings
+from pipeline.config import DecodeSettings
 from pipeline.redact import Redactor, RedactSettings
 
 
 @click.command("redact")
 @click.argument("texts", nargs=-1)
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False),
-              help="JSONL file with one {\"text\": ...} object per line (instead of TEXT arguments).")
+@settings_options(TextIOSettings)
 @settings_options(RedactSettings)
-@click.option("--pretty", is_flag=True, help="Indent the JSON output.")
+@settings_options(DecodeSettings)
 @model_options
-def command(texts, file, pretty, **kwargs) -> None:
+def command(texts, **kwargs) -> None:
     """Redact PII in TEXT... (or --file F.jsonl) and print a JSON array of
-    {redacted_text, entities} per input, in order."""
+    {redacted_text, entities} per input, in order.
+
+    The hash operator's key comes from the environment or --config only: NER_HASH_KEY."""
     model = model_settings(kwargs)
     settings = settings_from(RedactSettings, kwargs)
-    inputs = read_texts(texts, file)
+    decode = settings_from(DecodeSettings, kwargs)
+    io = settings_from(TextIOSettings, kwargs)
+    inputs = read_texts(texts, io.file)
     service = None
     if settings.model_spans:
-        from pipeline.config import DecodeSettings
         from pipeline.service import NerService
 
-        service = NerService.from_settings(model, DecodeSettings.load(kwargs.get("config_file")))
+        service = NerService.from_settings(model, decode)
     redactor = Redactor.from_settings(settings, service)
     result = [r.to_dict() for r in redactor.redact(inputs)]
-    sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 if pretty else 0) + b"\n")
+    sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 if io.pretty else 0) + b"\n")

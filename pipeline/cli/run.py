@@ -44,7 +44,7 @@ import click
 from pydantic import Field
 
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
-from pipeline.config import ModelSettings, NerSettings
+from pipeline.config import DecodeSettings, ModelSettings, NerSettings
 
 SAMPLE_TEXTS = [
     "My name is John Smith and my email is john.smith@example.com",
@@ -208,6 +208,7 @@ def _run_worker(worker, errors: list[BaseException]) -> None:
 
 @click.command("run", context_settings={"max_content_width": 110})
 @settings_options(RunSettings)
+@settings_options(DecodeSettings)
 @model_options
 def command(**kwargs) -> None:
     """Run the whole stage on embedded defaults: a local broker (unless --bootstrap), the Kafka
@@ -225,9 +226,11 @@ def command(**kwargs) -> None:
         model_flags.append(f"--config={config}")
     model = model_settings(kwargs)
     settings = settings_from(RunSettings, kwargs)
+    decode = settings_from(DecodeSettings, kwargs)
+    model_flags += as_flags(DecodeSettings, decode.model_dump())  # the server decodes /redact alike
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     with ExitStack() as stack:
-        status = _stage(stack, settings, model, model_flags, config)
+        status = _stage(stack, settings, model, decode, model_flags, config)
     if status:
         sys.exit(status)
 
@@ -236,11 +239,10 @@ def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str], config) -> int:
+def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: list[str], config) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
-    from pipeline.config import DecodeSettings
     from pipeline.kafka import local_broker
     from pipeline.kafka.settings import KafkaSettings
     from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
@@ -273,7 +275,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, model_flags: list[str
         _say(f"HTTP server starting on {url} (log {logs / 'serve.log'})")
 
     _say(f"loading model {model.model} on {model.engine} for the worker")
-    stage = StageSettings(kafka=kafka, model=model, decode=DecodeSettings.load(config),
+    stage = StageSettings(kafka=kafka, model=model, decode=decode,
                           redact=RedactSettings.load(config))
     stop = threading.Event()
     worker = build_worker(stage, 0, stop)

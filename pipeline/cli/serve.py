@@ -8,7 +8,8 @@ worker processes would only load the model several times and fight over the same
 out with more replicas instead). SIGTERM/SIGINT stop accepting connections, let in-flight
 requests finish (up to ``--timeout-graceful-shutdown-s``) and exit 0.
 
-The flags are generated from ``HttpSettings``, ``RedactSettings`` and ``ModelSettings``
+The flags are generated from ``HttpSettings``, ``RedactSettings``, ``DecodeSettings`` (the
+entity spans of ``/redact``; ``/predict_tokens`` takes its options from each request) and ``ModelSettings``
 (``pipeline.cli.options``): one flag, one ``NER_*`` variable and one help text per setting.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.options import model_options, model_settings, settings_from, settings_options
+from pipeline.config import DecodeSettings
 from pipeline.http.settings import HttpSettings
 from pipeline.redact.settings import RedactSettings
 
@@ -24,6 +26,7 @@ from pipeline.redact.settings import RedactSettings
 @click.command("serve", context_settings={"max_content_width": 110})
 @settings_options(HttpSettings, aliases={"workers_uvloop": "uvloop"})
 @settings_options(RedactSettings)
+@settings_options(DecodeSettings)
 @model_options
 def command(**kwargs) -> None:
     """Serve /predict_tokens, async jobs and /redact over HTTP (docs at /docs).
@@ -38,5 +41,6 @@ def command(**kwargs) -> None:
     models = model_settings(kwargs)
     settings = settings_from(HttpSettings, kwargs)
     redact = settings_from(RedactSettings, kwargs)
-    app = create_app(settings, model_settings=models, redact_settings=redact)
+    decode = settings_from(DecodeSettings, kwargs)
+    app = create_app(settings, model_settings=models, redact_settings=redact, decode_settings=decode)
     uvicorn.Server(uvicorn_config(app, settings)).run()

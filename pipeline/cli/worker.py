@@ -1,7 +1,7 @@
 """``ner-stage worker``: Kafka consumer workers (entities, redacted text, dead letters).
 
 The flags are generated from the fields of :class:`KafkaSettings`, ``RedactSettings`` and
-``ModelSettings`` (``pipeline.cli.options``), so every setting has exactly one flag, one
+``ModelSettings`` and ``DecodeSettings`` (``pipeline.cli.options``), so every setting has exactly one flag, one
 ``NER_*`` variable and one help text, and they cannot drift apart. Secrets
 (``NER_SASL_PASSWORD``, ``NER_SSL_KEY_PASSWORD``, ``NER_SCHEMA_REGISTRY_AUTH``, the redaction
 ``NER_HASH_KEY``) are read from the environment or the config file only: flags show up in ``ps``.
@@ -14,6 +14,7 @@ import sys
 import click
 
 from pipeline.cli.options import model_options, model_settings, settings_from, settings_options
+from pipeline.config import DecodeSettings
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.redact.settings import RedactSettings
 
@@ -22,8 +23,9 @@ from pipeline.redact.settings import RedactSettings
 @settings_options(KafkaSettings, multi=("librdkafka",))
 @click.option("--exactly-once", is_flag=True, default=False,
               help="Shorthand for --delivery exactly_once (Kafka transactions; read outputs with "
-                   "isolation.level=read_committed).")
+                   "isolation.level=read_committed). [NER_DELIVERY=exactly_once]")
 @settings_options(RedactSettings)
+@settings_options(DecodeSettings)
 @model_options
 def command(exactly_once, **kwargs) -> None:
     """Consume documents from --input topics in consumer group --group and publish entity results,
@@ -35,14 +37,13 @@ def command(exactly_once, **kwargs) -> None:
     --config only: NER_SASL_PASSWORD, NER_SSL_KEY_PASSWORD, NER_SCHEMA_REGISTRY_AUTH
     (USER:PASSWORD), NER_HASH_KEY.
     """
-    from pipeline.config import DecodeSettings
     from pipeline.kafka.supervisor import StageSettings, run_workers
 
-    config = kwargs.get("config_file")
     model = model_settings(kwargs)
     kafka = settings_from(KafkaSettings, kwargs, delivery="exactly_once" if exactly_once else None)
     redact = settings_from(RedactSettings, kwargs)
-    stage = StageSettings(kafka=kafka, model=model, decode=DecodeSettings.load(config), redact=redact)
+    stage = StageSettings(kafka=kafka, model=model, decode=settings_from(DecodeSettings, kwargs),
+                          redact=redact)
     status = run_workers(stage)
     if status:
         sys.exit(status)

@@ -21,10 +21,11 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engines.errors import EngineError, NerStageError
-from pipeline.config import ModelSettings
+from pipeline.config import DecodeSettings, ModelSettings
 from pipeline.errors import Unavailable
 from pipeline.http import hf_api, viewer
 from pipeline.http.auth import ApiKeyMiddleware
@@ -71,9 +72,10 @@ class ServerState:
 class _TimingMiddleware:
     """Request latency by route and status, in the server (pure ASGI: a few microseconds)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: list | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,9 +93,19 @@ class _TimingMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
+            route = scope.get("route") or self._match(scope)
             label = getattr(route, "path", None) or "unmatched"
             self.metrics.request_seconds.labels(label, str(status)).observe(time.perf_counter() - started)
+
+
+    def _match(self, scope: Scope):
+        """The route of a request answered before routing (a 401 from auth, a 413 from the body
+        limit), so it is counted under its route, not ``unmatched``."""
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                return route
+        return None
 
 
 def _error_response(state: ServerState, exc: BaseException) -> Response:
@@ -181,7 +193,8 @@ async def _require_ready(request: Request) -> None:
 
 
 def create_app(settings: HttpSettings | None = None, service: NerService | None = None,
-               model_settings: ModelSettings | None = None, redact_settings: RedactSettings | None = None) -> FastAPI:
+               model_settings: ModelSettings | None = None, redact_settings: RedactSettings | None = None,
+               decode_settings: DecodeSettings | None = None) -> FastAPI:
     """Build the app. Without ``service`` the model named by ``model_settings`` is loaded at start-up.
 
     ``/redact`` (the redaction package's router) redacts with a :class:`Redactor` built from
@@ -203,7 +216,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
         try:
             svc = service
             if svc is None:
-                svc = await asyncio.to_thread(NerService.from_settings, model_settings or ModelSettings.load())
+                svc = await asyncio.to_thread(NerService.from_settings, model_settings or ModelSettings.load(),
+                                              decode_settings or DecodeSettings.load())
             svc.add_batch_listener(metrics.on_engine_batch)
             state.service = svc
             state.batcher = Batcher(svc, max_batch_tokens=settings.batch_max_tokens,
@@ -251,5 +265,5 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
                     for method in ("GET", "HEAD")}
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_routes=open_routes,
                        on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
-    app.add_middleware(_TimingMiddleware, metrics=metrics)
+    app.add_middleware(_TimingMiddleware, metrics=metrics, routes=app.router.routes)
     return app

@@ -137,7 +137,10 @@ def _as_json(scope: Scope) -> Scope:
     if kinds and kinds[0] not in (_FORM, b""):
         return scope
     kept = [(name, value) for name, value in headers if name != b"content-type"]
-    return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
+    # in place, not a copy: the router records the matched route in this very scope, and the
+    # latency metric (outer middleware) reads its route label from it
+    scope["headers"] = [*kept, (b"content-type", b"application/json")]
+    return scope
 
 
 async def _send_json(send: Send, status: int, body: dict) -> None:

@@ -1,4 +1,5 @@
-"""Prometheus metrics for the worker, served on ``/metrics`` when ``metrics_port`` is set.
+"""Prometheus metrics for the worker, served on ``/metrics`` (with ``/health`` and ``/ready``,
+:mod:`pipeline.kafka.status`) when ``metrics_port`` is set.
 
 One set per process (each ``--workers`` process serves its own port: base + index), created
 lazily so importing the worker registers nothing and tests can build many workers.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 _SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _TOKENS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
@@ -48,8 +49,3 @@ def worker_metrics() -> WorkerMetrics:
                                 "Dead-lettered records among the breaker's window, over the window size."),
     )
 
-
-def serve_metrics(port: int) -> None:
-    """Start the /metrics HTTP endpoint in a daemon thread (0: do nothing)."""
-    if port:
-        start_http_server(port, addr="0.0.0.0")

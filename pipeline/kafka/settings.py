@@ -60,7 +60,14 @@ class KafkaSettings(NerSettings):
                           "<prefix>-<group instance id or host name>-<worker index>)."
     )
     workers: int = Field(1, ge=1, description="Consumer processes in the group.")
-    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port (0: off; worker i: +i).")
+    metrics_port: int = Field(
+        9100, ge=0, le=65535, description="Port of /metrics (Prometheus), /health and /ready (worker i: +i; 0: off).")
+    progress_interval_s: float = Field(
+        30.0, ge=0, description="A kafka.progress log line this often: records in, outputs, dead letters, docs/s, "
+                                "lag per partition (0: off).")
+    health_stall_s: float = Field(
+        120.0, gt=0, description="/health answers 503 when the worker loop has not turned for this long (a batch "
+                                 "stuck in the engine or a hung broker call).")
     auto_offset_reset: Literal["earliest", "latest"] = Field("earliest", description="Where a new group starts.")
     session_timeout_ms: int = Field(45_000, ge=1000, description="Consumer group session timeout.")
 
@@ -163,3 +170,7 @@ class KafkaSettings(NerSettings):
         if self.schema_registry_auth is None:
             return {}
         return {"basic.auth.user.info": self.schema_registry_auth.get_secret_value()}
+
+    def admin_config(self) -> dict:
+        """Connection only (``ner-stage topics``): bootstrap, security and the extra properties."""
+        return {**self._common(), **self.librdkafka}

@@ -88,7 +88,8 @@ class StageSettings:
     redact: RedactSettings
 
 
-def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | None = None, service=None):
+def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | None = None, service=None,
+                 status=None):
     """A ready-to-run :class:`Worker` (loads the model unless ``service`` is given)."""
     from pipeline.kafka.processor import BatchProcessor
     from pipeline.kafka.worker import Worker
@@ -104,7 +105,7 @@ def build_worker(stage: StageSettings, index: int = 0, stop: threading.Event | N
                                redacted_topic=settings.redacted_topic, dlq_topic=settings.dlq_topic,
                                max_text_chars=settings.max_text_chars, redact=stage.redact,
                                on_error=settings.on_error)
-    return Worker(settings, processor, index=index, stop=stop)
+    return Worker(settings, processor, index=index, stop=stop, status=status)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -118,13 +119,16 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def run_one(stage: StageSettings, index: int = 0) -> None:
     """Run one worker in this process until SIGTERM/SIGINT (then drain and return)."""
-    from pipeline.kafka.metrics import serve_metrics
+    from pipeline.kafka.status import WorkerStatus, serve_status
 
     stop = threading.Event()
     _stop_on_signals(stop)
-    if stage.kafka.metrics_port:
-        serve_metrics(stage.kafka.metrics_port + index)
-    build_worker(stage, index, stop).run()
+    settings = stage.kafka
+    status = WorkerStatus(index, progress_interval_s=settings.progress_interval_s,
+                          health_stall_s=settings.health_stall_s)
+    if settings.metrics_port:  # before the model loads: start-up probes get "starting", not a refused connection
+        serve_status(settings.metrics_port + index, status)
+    build_worker(stage, index, stop, status=status).run()
 
 
 def run_reported(stage: StageSettings, index: int = 0) -> int:

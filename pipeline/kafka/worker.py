@@ -57,6 +57,7 @@ from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import BatchProcessor, Output, Pending
 from pipeline.kafka.sender import OutputSender
 from pipeline.kafka.settings import KafkaSettings
+from pipeline.kafka.status import WorkerStatus
 
 log = structlog.get_logger(__name__)
 POLL_S = 0.1  # longest consume() wait: how fast the loop notices ``stop``
@@ -69,12 +70,14 @@ class Worker:
 
     def __init__(self, settings: KafkaSettings, processor: BatchProcessor, *, index: int = 0,
                  stop: threading.Event | None = None, metrics: WorkerMetrics | None = None,
-                 clients: Clients | None = None) -> None:
+                 clients: Clients | None = None, status: WorkerStatus | None = None) -> None:
         self.settings = settings
         self.processor = processor
         self.index = index
         self.stop = stop or threading.Event()
         self.metrics = metrics or worker_metrics()
+        self.status = status or WorkerStatus(index, progress_interval_s=settings.progress_interval_s,
+                                             health_stall_s=settings.health_stall_s)
         self.batcher: MicroBatcher[Pending] = MicroBatcher(BatchLimits(
             settings.batch_max_records, settings.batch_max_tokens, settings.batch_max_wait_ms / 1000.0))
         clients = clients or Clients()
@@ -144,6 +147,7 @@ class Worker:
             self._backpressure()  # half empty: resume
         if time.monotonic() - self._lag_at > LAG_EVERY_S:
             self._report_lag()
+        self.status.turned()
 
     def _accept(self, msgs: Sequence) -> None:
         good = []
@@ -163,6 +167,7 @@ class Worker:
             self.batcher.add(item, item.tokens, now)
         for topic, n in Counter(m.topic() for m in good).items():
             self.metrics.records_in.labels(topic).inc(n)
+        self.status.records_in += len(good)
 
     def _drain(self) -> None:
         while len(self.batcher):
@@ -248,6 +253,8 @@ class Worker:
             m.records_out.labels(kind).inc(n)
         for name, n in Counter(type(p.error).__name__ for p in batch if p.error is not None).items():
             m.dead_lettered.labels(name).inc(n)
+            self.status.dead_letters += n
+        self.status.outputs += len(outputs)
 
     # -- backpressure and lag -------------------------------------------------------------
 
@@ -271,6 +278,7 @@ class Worker:
         try:
             for tp, lag in self.consumer.lag(parts):
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+                self.status.lag[(tp.topic, tp.partition)] = lag
                 self._lag_at = time.monotonic()
         except BrokerError as exc:
             log.debug("kafka.lag_unavailable", reason=str(exc))
@@ -284,6 +292,7 @@ class Worker:
 
     def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.status.assigned = len(self._assigned)
         if partitions:  # librdkafka keeps a partition's pause flag across a revoke and re-assignment: set it
             (consumer.pause if self._paused else consumer.resume)(partitions)
         log.info("kafka.assigned", worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions])
@@ -310,6 +319,8 @@ class Worker:
 
     def _release(self, parts: set[tuple[str, int]]) -> None:
         self._assigned -= parts
+        self.status.assigned = len(self._assigned)
+        self.status.released(parts)
         self.checkpoint.release(parts)
         for topic, partition in parts:
             with contextlib.suppress(KeyError):

@@ -25,6 +25,9 @@ Each broker fixture yields a :class:`Broker`, the stable interface other tests b
 the jar directory for a Java client). Tests that need Apache Kafka itself call
 ``require_apache(broker)``. Consumers should use ``session_timeout_ms=6000`` (or
 ``FAST_GROUP_CONFIG``) so a group joins fast on every broker kind.
+
+- ``schema_registry`` (session): a real Apicurio Registry (Confluent-compatible API), see
+  :mod:`tests.integration.schema_registry`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from pipeline.config import running_in_ci
 from pipeline.kafka import local_broker
 from pipeline.kafka.apache import ApacheCluster, ApacheKafkaUnavailableError, start_apache
 from tests.integration.requires import skip_or_fail
+from tests.integration.schema_registry import schema_registry  # noqa: F401  (the fixture, for every test here)
 
 EXTERNAL_ENV = "NER_TEST_KAFKA_BOOTSTRAP"
 

@@ -1,18 +1,23 @@
-"""``ner-stage broker --kind apache --port 0``: one JSON line on stdout when ready, a broker
-that confluent-kafka can produce to and consume from, a clean exit 0 on SIGTERM."""
+"""``ner-stage broker --kind apache --port 0 --schema-registry``: one JSON line on stdout when
+ready, a broker that confluent-kafka can produce to and consume from, a Schema Registry it can
+register schemas in, and a clean exit 0 on SIGTERM that stops both."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import Schema
 
 from pipeline.kafka.local_broker import FAST_GROUP_CONFIG, create_topics
+from schemas.registry import registry_client
 from tests.integration.kafka.kafka_io import ROOT
 from tests.integration.requires import skip_or_fail
 
@@ -29,16 +34,31 @@ def _require_apache() -> None:
         skip_or_fail(str(exc))
 
 
+def _require_registry() -> None:
+    from pipeline.schema_registry import SchemaRegistryUnavailableError, registry_available
+
+    try:
+        registry_available()
+    except SchemaRegistryUnavailableError as exc:
+        skip_or_fail(str(exc))
+
+
 def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_sigterm(tmp_path):
     _require_apache()
+    _require_registry()
     process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "broker", "--kind", "apache", "--port", "0",
-                                "--data-dir", str(tmp_path / "data")],
+                                "--data-dir", str(tmp_path / "data"), "--schema-registry"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = process.stdout.readline()  # blocks until the broker answers
-        assert json.loads(line).keys() == {"bootstrap", "kind"}, line
+        line = process.stdout.readline()  # blocks until the broker and the registry answer
+        assert json.loads(line).keys() == {"bootstrap", "kind", "schema_registry"}, line
         ready = json.loads(line)
         assert ready["kind"] == "apache" and ready["bootstrap"].startswith("127.0.0.1:")
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/apis/ccompat/v7", ready["schema_registry"])
+        registry = registry_client(ready["schema_registry"], {"max.retries": 0})
+        schema = Schema('{"type": "record", "name": "T", "fields": [{"name": "a", "type": "string"}]}', "AVRO")
+        schema_id = registry.register_schema("broker-cmd-value", schema)
+        assert json.loads(registry.get_schema(schema_id).schema_str)["name"] == "T"
         topic = f"broker-cmd-{uuid.uuid4().hex[:8]}"
         create_topics(ready["bootstrap"], [topic])
         producer = Producer({"bootstrap.servers": ready["bootstrap"]})
@@ -58,6 +78,8 @@ def test_broker_command_prints_the_bootstrap_line_serves_clients_and_stops_on_si
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0, process.stderr.read()[-2000:]
         assert process.stdout.read() == ""  # exactly one line on stdout
+        with pytest.raises(OSError):  # the registry stopped with the broker (connection refused)
+            urllib.request.urlopen(f"{ready['schema_registry']}/subjects", timeout=5)
         assert (tmp_path / "data" / "node-1" / "meta.properties").is_file()  # --data-dir was used and kept
     finally:
         if process.poll() is None:

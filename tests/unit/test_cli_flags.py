@@ -3,6 +3,7 @@ flag documented with its NER_* variable; secrets have none; flag values reach th
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -12,22 +13,43 @@ from pipeline.config import DecodeSettings, ModelSettings
 from pipeline.http.settings import HttpSettings
 from pipeline.redact.settings import RedactSettings
 
-SECRETS = {"api_keys", "callback_secret", "hash_key"}
+SECRETS = {"api_keys", "callback_secret", "hash_key", "sasl_password", "ssl_key_password", "schema_registry_auth"}
 
 
 def _settings(command: str) -> list[type]:
     from pipeline.cli.broker import BrokerSettings
     from pipeline.cli.run import RunSettings
+    from pipeline.cli.text_io import EvalSettings, PredictSettings, TextIOSettings
+    from pipeline.kafka.settings import KafkaSettings
 
     return {"broker": [BrokerSettings],
-            "serve": [HttpSettings, RedactSettings, ModelSettings],
-            "predict": [DecodeSettings, ModelSettings],
-            "eval": [DecodeSettings, ModelSettings],
-            "redact": [RedactSettings, ModelSettings],
-            "run": [RunSettings, ModelSettings]}[command]
+            "serve": [HttpSettings, RedactSettings, DecodeSettings, ModelSettings],
+            "worker": [KafkaSettings, RedactSettings, DecodeSettings, ModelSettings],
+            "predict": [TextIOSettings, PredictSettings, DecodeSettings, ModelSettings],
+            "eval": [EvalSettings, DecodeSettings, RedactSettings, ModelSettings],
+            "redact": [TextIOSettings, RedactSettings, DecodeSettings, ModelSettings],
+            "run": [RunSettings, DecodeSettings, ModelSettings]}[command]
 
 
-@pytest.mark.parametrize("command", ["serve", "predict", "eval", "redact", "run", "broker"])
+COMMANDS = ["serve", "worker", "predict", "eval", "redact", "run", "broker", "topics", "produce", "export"]
+#: options that are not settings: --config names the file, --exactly-once is --delivery's shorthand
+NOT_SETTINGS = {"config_file", "help", "exactly_once", "version"}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_of_a_command_is_a_setting_with_its_variable(command):
+    """Catches a plain click option added beside the generated ones: it would have no NER_* variable."""
+    from pipeline.cli.main import COMMANDS as ALL
+
+    assert set(COMMANDS) | {"build-engine", "bench"} == set(ALL)  # build-engine: tests/unit/test_trt_plan.py
+    cmd = cli.get_command(None, command)
+    for sub in [cmd, *getattr(cmd, "commands", {}).values()]:  # `topics` is a group of two
+        for param in sub.params:
+            if isinstance(param, click.Option) and not param.hidden and param.name not in NOT_SETTINGS:
+                assert param.help and "[NER_" in param.help, (command, sub.name, param.name)
+
+
+@pytest.mark.parametrize("command", COMMANDS[:7])
 def test_every_setting_has_a_documented_flag_and_secrets_have_none(command):
     result = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
@@ -36,7 +58,7 @@ def test_every_setting_has_a_documented_flag_and_secrets_have_none(command):
         for name in cls.model_fields:
             flag, env = "--" + name.replace("_", "-"), f"NER_{name.upper()}"
             if name in SECRETS:
-                assert f"{flag} " not in text, name
+                assert f"{flag} " not in text and env in text, name  # named in the command's help
             else:
                 assert flag in text and env in text, (command, name)
 
@@ -80,3 +102,35 @@ def test_as_flags_round_trips_through_the_generated_options():
     result = CliRunner().invoke(command, as_flags(ModelSettings, given.model_dump()))
     assert result.exit_code == 0, result.output
     assert seen["model"] == given
+
+
+def test_old_flag_names_still_work_with_a_warning():
+    seen = {}
+
+    @click.command()
+    @settings_options(ModelSettings)
+    def command(**kwargs):
+        seen["model"] = settings_from(ModelSettings, kwargs)
+
+    result = CliRunner().invoke(command, ["--max-batch-tokens", "512", "--max-chars", "9"])
+    assert result.exit_code == 0, result.output
+    assert seen["model"].engine_batch_tokens == 512 and seen["model"].max_text_chars == 9
+    assert "--max-batch-tokens" not in CliRunner().invoke(command, ["--help"]).output  # hidden
+
+
+def test_a_field_shared_by_two_classes_is_one_flag_both_read():
+    from pipeline.kafka.settings import KafkaSettings
+
+    seen = {}
+
+    @click.command()
+    @settings_options(KafkaSettings)
+    @settings_options(ModelSettings)
+    def command(**kwargs):
+        seen["kafka"] = settings_from(KafkaSettings, kwargs)
+        seen["model"] = settings_from(ModelSettings, kwargs)
+
+    assert [p.name for p in command.params].count("max_text_chars") == 1
+    result = CliRunner().invoke(command, ["--max-text-chars", "77"])
+    assert result.exit_code == 0, result.output
+    assert seen["kafka"].max_text_chars == 77 == seen["model"].max_text_chars

@@ -207,7 +207,7 @@ def test_build_engine_documents_every_flag_with_its_environment_variable():
     from pipeline.cli.build_engine import command
 
     for param in command.params:
-        if param.name in ("bundle", "force", "config_file"):
+        if param.name in ("bundle", "force", "config_file") or getattr(param, "hidden", False):
             continue
         assert "[NER_" in (param.help or ""), param.name
 
@@ -327,7 +327,7 @@ def test_engines_build_themselves_from_model_settings_and_reject_unknown_options
     from pipeline.config import ModelSettings
 
     engine = OnnxRuntimeEngine.from_settings(load_bundle("rampart"), ModelSettings.load(threads=1, max_seq_len=64,
-                                                                                       max_batch_tokens=512))
+                                                                                       engine_batch_tokens=512))
     assert engine.max_seq_len == 64 and engine.max_batch_tokens == 512
     for cls in (OnnxRuntimeEngine, TensorRTEngine):
         kinds = {p.kind for p in inspect.signature(cls.__init__).parameters.values()}

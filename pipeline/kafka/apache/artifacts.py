@@ -57,12 +57,12 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "ner-stage"
 
 
-def java_executable() -> str:
-    """Path of ``java`` on PATH, checked to be version 17 or newer."""
+def java_executable(needed_by: str = "Apache Kafka") -> str:
+    """Path of ``java`` on PATH, checked to be version 17 or newer (``needed_by`` names who asks, in errors)."""
     java = shutil.which("java")
     if java is None:
         raise JavaNotFoundError(
-            f"Apache Kafka needs Java {MIN_JAVA}+ but 'java' is not on PATH "
+            f"{needed_by} needs Java {MIN_JAVA}+ but 'java' is not on PATH "
             "(Debian: apt-get install -y openjdk-17-jre-headless)")
     try:
         shown = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
@@ -73,7 +73,7 @@ def java_executable() -> str:
         raise JavaNotFoundError(f"cannot tell the version of {java}: {shown.stderr.strip()[:200]}")
     major = int(match.group(1)) if match.group(1) != "1" else int(match.group(2) or 0)
     if major < MIN_JAVA:
-        raise JavaNotFoundError(f"Apache Kafka needs Java {MIN_JAVA}+, {java} is Java {major}")
+        raise JavaNotFoundError(f"{needed_by} needs Java {MIN_JAVA}+, {java} is Java {major}")
     return java
 
 

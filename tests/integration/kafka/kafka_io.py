@@ -104,7 +104,7 @@ class TopicReader:
 def worker_args(bootstrap: str, names, group: str, *extra: str) -> list[str]:
     return ["--bootstrap", bootstrap, "--input", names.input, "--group", group,
             "--entities-topic", names.entities, "--redacted-topic", names.redacted, "--dlq-topic", names.dlq,
-            "--session-timeout-ms", "6000", "--threads", "1", *extra]
+            "--session-timeout-ms", "6000", "--threads", "1", "--metrics-port", "0", *extra]
 
 
 class WorkerProcess:

@@ -14,7 +14,7 @@ import pytest
 from pipeline.bench.common import sample_texts
 from pipeline.kafka.dead_letters import read_error_headers
 from pipeline.kafka.local_broker import free_port
-from pipeline.kafka.metrics import serve_metrics
+from pipeline.kafka.status import WorkerStatus, serve_status
 from pipeline.redact import Redactor, RedactSettings
 from schemas.codec import AvroCodec
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce
@@ -113,7 +113,7 @@ def test_poison_records_are_dead_lettered_with_original_bytes_while_good_ones_ar
     random.Random(5).shuffle(mixed)
     produce(kafka_broker.bootstrap, names.input, mixed, partition=0)
     port = free_port()
-    serve_metrics(port)
+    serve_status(port, WorkerStatus())
     in_process_worker(kafka_broker.bootstrap, names, max_text_chars=300, batch_max_records=16)
 
     dlq = TopicReader(kafka_broker.bootstrap, names.dlq)

@@ -67,3 +67,25 @@ def test_bodies_without_a_json_content_type_are_read_as_json(client):
     untyped = client.post("/predict_tokens", content=b'{"inputs": ["hello"]}', headers={"Content-Type": ""})
     assert form.status_code == 200 and untyped.status_code == 200
     assert form.json() == untyped.json() and len(form.json()) == 1
+
+
+def test_unknown_body_keys_are_refused_naming_the_key(client):
+    for route in ("/predict_tokens", "/async/predict_tokens"):
+        response = client.post(route, json={"inputs": ["a"], "aggregation_stratgy": "max"})
+        assert response.status_code == 422 and response.json()["field"] == "aggregation_stratgy", response.text
+
+
+def test_requests_are_timed_under_their_route_whatever_the_content_type(client):
+    def count(route: str) -> float:
+        prefix = f'ner_http_request_duration_seconds_count{{route="{route}",status="200"}} '
+        line = next((x for x in client.get("/metrics").text.splitlines() if x.startswith(prefix)), prefix + "0")
+        return float(line.rsplit(" ", 1)[1])
+
+    before = count("/predict_tokens")
+    for content_type in ("application/x-www-form-urlencoded", "", "application/json"):  # curl -d sends the first
+        assert client.post("/predict_tokens", content=b'{"inputs": ["hello"]}',
+                           headers={"Content-Type": content_type}).status_code == 200
+    assert count("/predict_tokens") == before + 3
+    # answered before routing (the body limit): still its route
+    assert client.post("/predict_tokens", content=b"x" * 4096).status_code == 413
+    assert 'route="/predict_tokens",status="413"' in client.get("/metrics").text

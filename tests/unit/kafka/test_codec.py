@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.codec import AvroCodec, JsonCodec, check_shape, create_codec, schema_text
+from schemas.codec import AvroCodec, JsonCodec, check_shape, create_codec
 from schemas.errors import CodecError, InvalidUtf8Error, MalformedRecordError, SchemaMismatchError
-from schemas.registry import RegistryAvroCodec, frame
 
 DOC = {"id": "d1", "text": "Zoë met José", "metadata": {"source": "crm"}, "language": "en"}
 RESULT = {"id": "d1", "source": {"topic": "in", "partition": 1, "offset": 7}, "model": {"name": "m", "revision": "r"},
@@ -51,27 +50,6 @@ def test_avro_with_trailing_or_garbage_bytes_is_a_mismatch():
         codec.decode(good + b"\x00\x00", "document", "t")
     with pytest.raises(SchemaMismatchError):
         codec.decode(b"\x02\x00\xff\xff\xff", "document", "t")
-
-
-def test_registry_framing_resolves_writer_schemas_with_extra_fields():
-    codec = create_codec("avro-registry", registry_url="mock://unit-test-registry")
-    assert isinstance(codec, RegistryAvroCodec)
-    data = codec.encode(RESULT, "entity_result", "ents")
-    assert data[0] == 0 and codec.decode(data, "entity_result", "ents")["id"] == "d1"
-    # a producer whose schema adds an optional field still decodes against the contract
-    from confluent_kafka.schema_registry import Schema
-
-    from schemas.codec import write_avro
-
-    extended = json.loads(schema_text("document"))
-    extended["fields"].append({"name": "tenant", "type": ["null", "string"], "default": None})
-    writer_id = codec.client.register_schema("docs-value", Schema(json.dumps(extended), "AVRO"))
-    import fastavro
-
-    body = write_avro({**DOC, "tenant": "acme"}, fastavro.parse_schema(extended), "document")
-    assert codec.decode(frame(writer_id, body), "document", "docs") == DOC
-    with pytest.raises(MalformedRecordError):
-        codec.decode(b"\x01\x00\x00\x00\x01abc", "document", "docs")
 
 
 def test_unknown_format_and_missing_registry_url():
