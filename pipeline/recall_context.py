@@ -24,7 +24,8 @@ given name (a third of the technical tokens of real changelogs were redacted). T
 - ``sentence-start``: a capitalised word opening a sentence is capitalised by grammar, not
   because it is a name: below argmax it joins a name only with ``SENTENCE_START_MASS``
   (``Call Maria Garcia``: ``Call`` has 1 % name mass), unless it names a speaker (``Selam:``)
-  or an argmax name follows it (``Vojtěch Novák had...``: ``model:recall:name-follows``).
+  or an argmax name follows it (``Vojtěch Novák had...``, ``Ingrid, Elisabeth and Mari``:
+  ``model:recall:name-follows``).
 
 Every window of context is bounded (``_WINDOW`` characters), so the rules are linear in the
 text. Argmax spans of other labels (phones, e-mails...) are never touched here.
@@ -156,9 +157,10 @@ SCREENED_LABELS: frozenset[str] = frozenset(
 
 
 def _name_follows(text: str, end: int, names: Sequence[int]) -> bool:
-    """Does an argmax name span start after ``end`` with only a space or two between?"""
+    """Does an argmax name span start after ``end`` with only a space or a comma between
+    (``Vojtěch Novák``, a list ``Ingrid, Elisabeth and Mari``)?"""
     i = bisect.bisect_left(names, end)
-    return i < len(names) and names[i] - end <= 2 and text[end : names[i]].strip(" ") == ""
+    return i < len(names) and names[i] - end <= 3 and text[end : names[i]] in (" ", "  ", ", ", ",")
 
 
 def screen_argmax(label: str, text: str, start: int, end: int) -> bool:

@@ -54,6 +54,7 @@ def test_names_need_a_capital_and_more_mass_at_a_sentence_start():
     assert _admit("NAME", "Vojta said hi", "Vojta", mass=0.5) == ""
     text = "Vojta Novak said hi"
     assert admit_recall("NAME", text, 0, 5, 0.01, (), [6]) == "name-follows"
+    assert admit_recall("NAME", "Ingrid, Elisabeth and Mari", 0, 6, 0.01, (), [8]) == "name-follows"
     assert _admit("NAME", "ok.\nSelam: hi", "Selam", mass=0.01) == ""  # a speaker
     assert _admit("NAME", "founders: Bašić and Smith", "Bašić", mass=0.02) == ""
     assert _admit("NAME", "founders: lvm2 and Smith", "lvm2") is None
