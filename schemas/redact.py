@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 from schemas.http import JsonBody
 
 OperatorSpecBody = str | dict[str, Any]
-MAX_INPUTS = 1024
 
 
 class RedactRequest(JsonBody):
@@ -26,8 +25,9 @@ class RedactRequest(JsonBody):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    inputs: list[str] = Field(..., min_length=1, max_length=MAX_INPUTS,
-                              description="Texts to redact (a single string is accepted too).")
+    inputs: list[str] = Field(..., min_length=1,
+                              description="Texts to redact (a single string is accepted too); at most the "
+                                          "server's max_inputs, each at most max_text_chars (see /info).")
     policy: dict[str, OperatorSpecBody] | None = Field(
         None, description="Per-label operator overrides on top of the server's policy, e.g. {\"EMAIL\": \"hash\"}."
     )

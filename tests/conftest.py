@@ -11,3 +11,12 @@ def rampart_service():
     from pipeline.service import NerService
 
     return NerService.from_settings(ModelSettings.load(threads=1))
+
+
+@pytest.fixture(scope="session")
+def rampart_int8_service():
+    """The int8 bundle (built into the checkout's .cache by scripts/install-int8.sh, else on first use)."""
+    from pipeline.config import ModelSettings
+    from pipeline.service import NerService
+
+    return NerService.from_settings(ModelSettings.load(model="rampart-int8", threads=1))

@@ -5,6 +5,10 @@ Measures, on reproducible short (10-30 words) and long (200-400 words) texts:
 - single short text latency P50/P99 (tokenize + engine + decode), and the engine alone;
 - the same for transformers' token-classification pipeline on the same float32 model and
   texts (``batch_size`` = our batch size, same thread count) when the export extra is installed.
+
+With ``--models A,B`` it compares bundles instead (``pipeline/bench/models.py``): speed in
+interleaved rounds, the answers (token argmax, spans per strategy, redaction leak rates), the
+kernels that ran and the fraction of the host's GEMM rate reached.
 """
 
 from __future__ import annotations
@@ -107,11 +111,29 @@ LATENCY_BLOCKS = 5
               help="Also run transformers' pipeline on the float32 model (needs the export extra).")
 @click.option("--baseline-batch-sizes", default="1,8,32", show_default=True,
               help="Batch sizes for the (slow) transformers baseline.")
+@click.option("--models", default=None,
+              help="Compare bundles instead, e.g. rampart,rampart-int8 (first = reference): speed in interleaved "
+                   "rounds, token/span agreement per strategy, redaction leak rates, kernels; engine-models.json.")
+@click.option("--rounds", type=int, default=5, show_default=True, help="--models: interleaved speed rounds.")
+@click.option("--docs", "n_docs", type=int, default=300, show_default=True,
+              help="--models: documents per corpus (dev and heldout) for the answer comparison.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="--models: batch size for docs/s.")
 @model_options
-def command(out_dir, batch_sizes, short_docs, long_docs, latency_runs, baseline, baseline_batch_sizes,
-            **kwargs) -> None:
-    """Throughput and latency of tokenize + engine + decode, side by side with transformers."""
+def command(out_dir, batch_sizes, short_docs, long_docs, latency_runs, baseline, baseline_batch_sizes, models,
+            rounds, n_docs, batch_size, **kwargs) -> None:
+    """Throughput and latency of tokenize + engine + decode, side by side with transformers
+    (or, with --models, two bundles side by side with their answers compared)."""
+    config_file = kwargs.get("config_file")
     settings = model_settings(kwargs)
+    if models:
+        from pipeline.bench.models import compare
+
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        if len(names) < 2:
+            raise click.BadParameter("name at least two models, e.g. rampart,rampart-int8", param_hint="--models")
+        compare(names, settings, out_dir=Path(out_dir), rounds=rounds, n_docs=n_docs,
+                latency_runs=min(latency_runs, 400), batch_size=batch_size, config_file=config_file)
+        return
     sizes = [int(s) for s in batch_sizes.split(",")]
     progress(f"loading {settings.model} on {settings.engine}")
     service = NerService.from_settings(settings)

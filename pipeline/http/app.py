@@ -40,7 +40,7 @@ from pipeline.http.errors import (
     status_of,
 )
 from pipeline.http.jobs import JobStore, JobStoreError, open_job_store
-from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge
+from pipeline.http.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, check_texts
 from pipeline.http.metrics import Metrics
 from pipeline.http.routes import api, batched, ops
 from pipeline.http.runner import JobRunner
@@ -97,7 +97,6 @@ class _TimingMiddleware:
             label = getattr(route, "path", None) or "unmatched"
             self.metrics.request_seconds.labels(label, str(status)).observe(time.perf_counter() - started)
 
-
     def _match(self, scope: Scope):
         """The route of a request answered before routing (a 401 from auth, a 413 from the body
         limit), so it is counted under its route, not ``unmatched``."""
@@ -106,6 +105,20 @@ class _TimingMiddleware:
             if match != Match.NONE:
                 return route
         return None
+
+
+class _HeadAsGet:
+    """``HEAD`` is ``GET`` without the body, on every route (RFC 9110): the app sees ``GET``
+    (routing, auth, limits alike) and uvicorn, which keeps the original scope, sends the
+    headers only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 def _error_response(state: ServerState, exc: BaseException) -> Response:
@@ -212,7 +225,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.store = await asyncio.to_thread(open_job_store, settings.jobs_db, max_queued=settings.max_queued_jobs,
-                                              pool_size=settings.jobs_db_pool_size)
+                                              pool_size=settings.jobs_db_pool_size,
+                                              wait_s=settings.jobs_db_timeout_s, breaker_s=settings.jobs_db_breaker_s)
         try:
             svc = service
             if svc is None:
@@ -249,7 +263,8 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     app.state.ner = state
     dependencies = [Depends(_require_ready)]
     app.include_router(api, dependencies=dependencies)
-    app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None),
+    app.include_router(redact_router(lambda: state.redactor, model_spans if redact_settings.model_spans else None,
+                                     check_texts=lambda texts: check_texts(texts, settings)),
                        dependencies=dependencies)
     app.include_router(hf_api.router, dependencies=dependencies)
     app.include_router(ops)
@@ -261,9 +276,9 @@ def create_app(settings: HttpSettings | None = None, service: NerService | None 
     # the docs, the viewer page): (method, path) pairs, since GET / is open and POST / is not
     open_routes = {(method, route.path) for router in (ops, viewer.router) for route in router.routes
                    for method in route.methods}
-    open_routes |= {(method, path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
-                    for method in ("GET", "HEAD")}
+    open_routes |= {("GET", path) for path in (app.docs_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)}
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), open_routes=open_routes,
                        on_refusal=lambda error: metrics.errors.labels(error.error_type).inc())
     app.add_middleware(_TimingMiddleware, metrics=metrics, routes=app.router.routes)
+    app.add_middleware(_HeadAsGet)
     return app

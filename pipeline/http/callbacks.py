@@ -8,6 +8,10 @@ Every callback is a POST of ``{job_id, status, result|error, metadata}`` with he
 - ``Idempotency-Key: <job id>`` (and ``X-Ner-Job-Id``): retries and redeliveries after a
   restart carry the same key, so receivers can drop duplicates (delivery is at-least-once).
 
+One attempt (address check, connect, send, the receiver's answer) has a TOTAL deadline of
+``timeout_s``: httpx's timeouts are per read, so a receiver trickling one byte every few seconds
+would otherwise hold an attempt open indefinitely.
+
 Failed attempts (network error, timeout, any non-2xx, redirects are not followed) are retried
 with exponential backoff and jitter (:func:`backoff`) by the job runner, which records the
 final failure on the job.
@@ -15,6 +19,7 @@ final failure on the job.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
@@ -63,13 +68,22 @@ class CallbackSender:
                  client: httpx.AsyncClient | None = None) -> None:
         self.guard = guard
         self.secret = secret
+        self.timeout_s = timeout_s
         self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, trust_env=False)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def send(self, url: str, job_id: str, body: bytes) -> int:
-        """POST ``body``; return the status code, or raise :class:`DeliveryError`."""
+        """POST ``body``; return the status code, or raise :class:`DeliveryError` (also when the
+        whole attempt takes longer than ``timeout_s``)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await self._attempt(url, job_id, body)
+        except TimeoutError as exc:
+            raise DeliveryError(f"the attempt took longer than {self.timeout_s:g} s (callback_timeout_s)") from exc
+
+    async def _attempt(self, url: str, job_id: str, body: bytes) -> int:
         if self.secret is None:
             raise DeliveryError("no callback_secret is configured; callbacks cannot be signed", retryable=False)
         try:

@@ -171,7 +171,7 @@ def error_body(exc: BaseException) -> dict[str, Any]:
 
 def error_headers(exc: BaseException) -> dict[str, str]:
     headers = dict(getattr(exc, "headers", None) or {})
-    retry_after = answer_of(exc).retry_after or getattr(exc, "retry_after", None)
+    retry_after = getattr(exc, "retry_after", None) or answer_of(exc).retry_after
     if retry_after is not None:
         headers.setdefault("Retry-After", str(retry_after))
     return headers

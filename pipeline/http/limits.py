@@ -15,7 +15,9 @@ The same middleware reads form-encoded or untyped bodies as JSON (``curl -d`` wo
 request head's limits (header deadline, count, size) are the server protocol's
 (:mod:`pipeline.http.server`). The other limits need the parsed request and are checked by
 :func:`to_work`, which also turns a request into what the batcher runs. Every refusal names
-the field and the limit.
+the field and the limit. :func:`check_texts` is the one check of ``max_inputs`` and
+``max_text_chars``, used by every route that takes texts (``/predict_tokens``, async jobs,
+``POST /``, ``/redact``), so what ``/info`` reports is what every route enforces.
 """
 
 from __future__ import annotations
@@ -166,6 +168,11 @@ def texts_of(request: PredictRequest, settings: HttpSettings) -> list[str]:
                         field=f"inputs[{i}]", limit=1)
                 item = item[0]
             texts.append(item)
+    return check_texts(texts, settings)
+
+
+def check_texts(texts: list[str], settings: HttpSettings) -> list[str]:
+    """``texts`` if there is at least one, at most ``max_inputs``, none over ``max_text_chars``."""
     if not texts:
         raise RequestInvalidError("inputs must hold at least one text", field="inputs", limit=settings.max_inputs)
     if len(texts) > settings.max_inputs:

@@ -62,8 +62,20 @@ class HttpSettings(NerSettings):
     max_headers: int = Field(100, ge=8, description="Most request headers (431).")
     limit_concurrency: int | None = Field(
         1000, ge=1,
-        description="Most open connections (or requests in flight) before new requests get 503 Retry-After; "
-                    "keep it under the process's open-file limit.")
+        description="Most requests in flight before new ones get 503 Retry-After (the /health and /ready probes "
+                    "are always answered).")
+    max_idle_connections: int = Field(
+        1000, ge=1,
+        description="Most connections without a request in progress (kept alive, or still sending a head); past "
+                    "it the least recently active one is closed to admit a new one.")
+    write_timeout_s: float = Field(
+        15.0, gt=0, le=600,
+        description="A client whose response fills the write buffer must read some of it within this, and all "
+                    "of it within this plus its size at write_min_rate; else the connection is cut.")
+    write_min_rate: int = Field(
+        16 * 1024, ge=0,
+        description="Slowest rate in bytes/s at which a client must read a large response (0: only "
+                    "write_timeout_s without progress cuts it).")
     # auth
     api_keys: list[SecretStr] = Field(
         default_factory=list,
@@ -76,6 +88,13 @@ class HttpSettings(NerSettings):
                     "postgresql://USER:PASS@HOST:PORT/DB (shared by every replica).",
     )
     jobs_db_pool_size: int = Field(4, ge=1, le=64, description="PostgreSQL connections per replica.")
+    jobs_db_timeout_s: float = Field(
+        1.0, gt=0, le=60,
+        description="Longest a request waits for a PostgreSQL connection before its job route answers 503.")
+    jobs_db_breaker_s: float = Field(
+        5.0, gt=0, le=300,
+        description="After the jobs database was found unreachable, job routes answer 503 + Retry-After at once "
+                    "for this long, then one request probes it.")
     job_workers: int = Field(1, ge=1, le=64, description="Async jobs run at the same time (per replica).")
     job_retention_s: float = Field(7 * 24 * 3600.0, ge=1, description="Finished jobs are deleted after this.")
     max_queued_jobs: int = Field(10_000, ge=1, description="Queued async jobs before new ones get 429.")
@@ -96,7 +115,8 @@ class HttpSettings(NerSettings):
         default_factory=list,
         description="Hosts, IPs or CIDRs that callbacks may reach even though they are loopback/private/link-local.",
     )
-    callback_timeout_s: float = Field(10.0, gt=0, description="Timeout of one callback POST.")
+    callback_timeout_s: float = Field(
+        10.0, gt=0, description="Total deadline of one callback attempt (address check, connect, send, answer).")
     callback_max_attempts: int = Field(6, ge=1, le=50, description="Callback tries before the job records failure.")
     callback_backoff_s: float = Field(1.0, ge=0.0, description="First retry delay; doubles each try (with jitter).")
     callback_backoff_max_s: float = Field(300.0, ge=0.0, description="Longest delay between callback tries.")

@@ -7,7 +7,9 @@
 - ``model_spans``: ``async (request, texts) -> list[list[Entity]]``, the model's entity spans
   per text. The server passes its batcher's ``entities`` (so ``/redact`` shares engine calls,
   fair scheduling and the 429 back-pressure with ``/predict_tokens``, and a client that
-  disconnects stops costing engine time); None means pattern recognizers only.
+  disconnects stops costing engine time); None means pattern recognizers only;
+- ``check_texts``: raises when the texts exceed the server's limits (the HTTP server passes
+  ``pipeline.http.limits.check_texts``, the limits every route shares); None checks nothing.
 
 The route is async: it awaits the model spans, then redacts each text with
 ``Redactor.redact_spans`` (recognizers, repeats, conflicts, operators), on the event loop for
@@ -46,7 +48,8 @@ def redact_texts(redactor: Redactor, texts: Sequence[str], model: Sequence[Seque
     return RedactResponse.model_validate([r.to_dict() for r in results])
 
 
-def create_router(redactor: Redactor | Callable[[], Redactor], model_spans: SpanFinder | None = None) -> APIRouter:
+def create_router(redactor: Redactor | Callable[[], Redactor], model_spans: SpanFinder | None = None,
+                  check_texts: Callable[[list[str]], object] | None = None) -> APIRouter:
     """A router with ``POST /redact`` over ``redactor`` and the ``model_spans`` finder."""
     current: Callable[[], Redactor] = (lambda: redactor) if isinstance(redactor, Redactor) else redactor
     router = APIRouter(tags=["redaction"])
@@ -59,6 +62,8 @@ def create_router(redactor: Redactor | Callable[[], Redactor], model_spans: Span
                     "in order: the redacted text and the entities applied, offsets into the original input.",
     )
     async def redact(body: RedactRequest, request: Request) -> RedactResponse:
+        if check_texts is not None:
+            check_texts(body.inputs)
         active = current()
         policy = active.policy_with(body.policy, body.default_operator)  # bad policies fail before the model runs
         lists = TermLists.build(body.allow, body.deny) if body.allow or body.deny else None  # and bad lists

@@ -76,13 +76,22 @@ class PostgresServer:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}",
                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync")
         self.log = open(self.root / "server.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.resume()
+        return self
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), keeping its data."""
+        self.proc.send_signal(2)
+        self.proc.wait(30)
+
+    def resume(self) -> None:
+        """Start the server on its data directory (again, after :meth:`halt`) and wait for it."""
         self.proc = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
              "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.root, **self._as)
         self._wait_ready()
-        return self
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         import psycopg

@@ -20,24 +20,28 @@ from pipeline.http.jobs.errors import (
     JobNotFoundError,
     JobQueueFullError,
     JobStoreError,
+    JobStoreUnavailableError,
 )
 from pipeline.http.jobs.model import TERMINAL, Job, Run
 from pipeline.http.jobs.store import JobStore
 
 __all__ = ["TERMINAL", "Job", "JobConflictError", "JobError", "JobNotFoundError", "JobQueueFullError", "JobStore",
-           "JobStoreError", "Run", "open_job_store"]
+           "JobStoreError", "JobStoreUnavailableError", "Run", "open_job_store"]
 
 _POSTGRES = ("postgresql://", "postgres://")
 
 
-def open_job_store(spec: str | Path, *, max_queued: int | None = None, pool_size: int = 4) -> JobStore:
+def open_job_store(spec: str | Path, *, max_queued: int | None = None, pool_size: int = 4, wait_s: float = 1.0,
+                   breaker_s: float = 5.0) -> JobStore:
     """Open (and migrate) the store that ``spec`` names; the PostgreSQL driver is imported only
-    when asked for."""
+    when asked for. ``wait_s`` bounds a PostgreSQL connection wait; ``breaker_s`` is how long
+    calls fail fast after the database was found unreachable."""
     text = str(spec)
     if text.startswith(_POSTGRES):
         from pipeline.http.jobs.postgres import PostgresJobStore
 
-        return PostgresJobStore(text, max_queued=max_queued, pool_size=pool_size)
+        return PostgresJobStore(text, max_queued=max_queued, pool_size=pool_size, wait_s=wait_s,
+                                breaker_s=breaker_s)
     if text.startswith("sqlite://"):  # sqlite:///PATH, as SQLAlchemy: sqlite:///rel.db, sqlite:////abs.db
         if not text.startswith("sqlite:///"):
             raise JobStoreError("sqlite URLs are sqlite:///PATH (three slashes, then the path)", field="jobs_db")

@@ -5,7 +5,9 @@
         ├── JobNotFoundError     no such job *for this caller* (another key's job looks missing too)
         ├── JobConflictError     the job cannot change state that way (e.g. cancel a finished job)
         ├── JobQueueFullError    ``max_queued_jobs`` jobs are already waiting; ``retry_after`` s
-        └── JobStoreError        the database is unreachable, or its schema is newer than this build
+        └── JobStoreError        the database failed, or its schema is newer than this build
+            └── JobStoreUnavailableError   it cannot be reached (refused, no connection within
+                                           ``jobs_db_timeout_s``, or the breaker is open)
 
 The stores raise these and wrap driver errors (``sqlite3``, ``psycopg``) in
 :class:`JobStoreError` with ``raise ... from exc``; ``pipeline.http.app`` turns them into
@@ -44,3 +46,12 @@ class JobQueueFullError(JobError):
 
 class JobStoreError(JobError):
     """The job database failed (unreachable, timed out, or an unknown schema version)."""
+
+    def __init__(self, message: str, *, field: str | None = None, limit: object = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(message, field=field, limit=limit)
+        self.retry_after = retry_after
+
+
+class JobStoreUnavailableError(JobStoreError):
+    """The database cannot be reached: what opens the store's breaker (see ``store.Breaker``)."""

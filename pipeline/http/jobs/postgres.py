@@ -6,8 +6,10 @@ replicas never claim the same row and never wait for each other's claims. Migrat
 ``pg_advisory_xact_lock`` so replicas starting together apply each one once.
 
 Connections are checked before use (a database restart costs one failed request, not a
-broken pool); every driver error becomes :class:`JobStoreError` (HTTP 503), and the DSN's
-password never appears in a message.
+broken pool); a request waits at most ``wait_s`` for a connection. Every driver error becomes
+:class:`JobStoreError` (HTTP 503); one that means the database cannot be reached (connection
+refused or lost, no connection within ``wait_s``) is :class:`JobStoreUnavailableError`, which
+opens the store's breaker. The DSN's password never appears in a message.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 import psycopg
 import psycopg_pool
 
-from pipeline.http.jobs.errors import JobError, JobStoreError
+from pipeline.http.jobs.errors import JobError, JobStoreError, JobStoreUnavailableError
 from pipeline.http.jobs.store import Dialect, JobStore
 
 _DIALECT = Dialect(
@@ -61,11 +63,12 @@ class PostgresJobStore(JobStore):
     dialect = _DIALECT
 
     def __init__(self, dsn: str, *, max_queued: int | None = None, pool_size: int = 4,
-                 connect_timeout_s: float = 30.0) -> None:
-        super().__init__(max_queued=max_queued, threads=pool_size)
+                 connect_timeout_s: float = 30.0, wait_s: float = 1.0, breaker_s: float = 5.0) -> None:
+        super().__init__(max_queued=max_queued, threads=pool_size, breaker_s=breaker_s)
         self.where = describe(dsn)
+        self.wait_s = wait_s
         self._pool = psycopg_pool.ConnectionPool(
-            dsn, min_size=1, max_size=pool_size, open=False, timeout=connect_timeout_s, name="ner-jobs",
+            dsn, min_size=1, max_size=pool_size, open=False, timeout=wait_s, name="ner-jobs",
             check=psycopg_pool.ConnectionPool.check_connection, kwargs={"connect_timeout": 10})
         try:
             self._pool.open(wait=True, timeout=connect_timeout_s)
@@ -90,7 +93,12 @@ class PostgresJobStore(JobStore):
                 yield _Tx(cursor)
         except JobError:
             raise
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        except psycopg_pool.PoolTimeout as exc:
+            raise JobStoreUnavailableError(f"jobs database {self.where}: no connection within {self.wait_s:g} s "
+                                           "(jobs_db_timeout_s)") from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise JobStoreUnavailableError(f"jobs database {self.where}: {type(exc).__name__}: {exc}") from exc
+        except psycopg.Error as exc:
             raise JobStoreError(f"jobs database {self.where}: {type(exc).__name__}: {exc}") from exc
 
     def _lock_for_migration(self, tx: _Tx) -> None:

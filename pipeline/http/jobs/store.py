@@ -18,12 +18,20 @@ Work distribution (why it is safe with many replicas):
 - ``due_deliveries`` leases due callbacks the same way (``delivery_lease_until``); a
   replica that dies mid-delivery leaves the callback ``pending``, and another sends it again
   when the lease runs out: delivery is at-least-once, with the job id as ``Idempotency-Key``.
+
+Failing fast (:class:`Breaker`): a backend raises :class:`JobStoreUnavailableError` when the
+database cannot be reached within its bounded connection wait; the breaker then answers every
+call at once with that error (``Retry-After``: the time left) for ``breaker_s``, after which one
+call probes the database while the others keep failing fast. So a database that is down costs
+each request at most one bounded wait, never a queue of them behind the store's threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import math
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -33,7 +41,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pipeline.http.jobs import schema
-from pipeline.http.jobs.errors import JobConflictError, JobNotFoundError, JobQueueFullError, JobStoreError
+from pipeline.http.jobs.errors import (
+    JobConflictError,
+    JobNotFoundError,
+    JobQueueFullError,
+    JobStoreError,
+    JobStoreUnavailableError,
+)
 from pipeline.http.jobs.model import JOB_COLUMNS, RUN_COLUMNS, TERMINAL, Job, Run, short_id
 
 T = TypeVar("T")
@@ -60,14 +74,46 @@ class Dialect:
     jobs_table_exists: str
 
 
+class Breaker:
+    """Closed until a call fails with :class:`JobStoreUnavailableError`; then open for
+    ``open_s`` (every call fails at once), then half-open (one call probes; its success closes
+    the breaker, its failure opens it again). Thread-safe: the store's threads share it."""
+
+    def __init__(self, open_s: float) -> None:
+        self.open_s = open_s
+        self._lock = threading.Lock()
+        self._open_until: float | None = None  # None: closed
+        self._probing = False
+
+    def before(self, probe: bool = True) -> None:
+        """Raise :class:`JobStoreUnavailableError` unless this call may go to the database;
+        with ``probe`` the call that passes a half-open breaker becomes its probe."""
+        with self._lock:
+            if self._open_until is None:
+                return
+            left = self._open_until - time.monotonic()
+            if left <= 0 and not self._probing:
+                self._probing = probe
+                return
+            retry = max(1, math.ceil(left if left > 0 else self.open_s))
+        raise JobStoreUnavailableError(f"the jobs database failed recently; not retried for {retry} s",
+                                       retry_after=retry)
+
+    def after(self, failed: bool) -> None:
+        with self._lock:
+            self._probing = False
+            self._open_until = time.monotonic() + self.open_s if failed else None
+
+
 class JobStore(ABC):
     """Durable async jobs shared by every replica that opens the same database."""
 
     dialect: Dialect
 
-    def __init__(self, *, max_queued: int | None = None, threads: int = 4) -> None:
+    def __init__(self, *, max_queued: int | None = None, threads: int = 4, breaker_s: float = 5.0) -> None:
         self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="jobs-db")
+        self.breaker = Breaker(breaker_s)
 
     @abstractmethod
     def _tx(self) -> AbstractContextManager[Tx]:
@@ -82,9 +128,24 @@ class JobStore(ABC):
         self._executor.shutdown(wait=True)
 
     async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one store method off the event loop."""
+        """Run one store method off the event loop, through the breaker: refused at once while
+        it is open, both before queueing for a thread and again when a thread takes the call."""
+        self.breaker.before(probe=False)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(method, *args, **kwargs))
+        return await loop.run_in_executor(self._executor, functools.partial(self._guarded, method, *args, **kwargs))
+
+    def _guarded(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self.breaker.before()
+        try:
+            result = method(*args, **kwargs)
+        except JobStoreUnavailableError:
+            self.breaker.after(True)
+            raise
+        except BaseException:
+            self.breaker.after(False)
+            raise
+        self.breaker.after(False)
+        return result
 
     # -- schema ---------------------------------------------------------------------------
 

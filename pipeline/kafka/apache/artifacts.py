@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from engines.cache import default_cache_dir
 from pipeline.kafka.errors import KafkaStageError
 
 #: The Apache Kafka release we run; keep equal to docker-compose.yml's apache/kafka image.
@@ -47,14 +48,6 @@ class MavenNotFoundError(ApacheKafkaUnavailableError):
 
 class ArtifactResolveError(ApacheKafkaUnavailableError):
     """Maven ran but could not fetch the Kafka artifacts (offline, no Maven Central, bad proxy)."""
-
-
-def default_cache_dir() -> Path:
-    """``<checkout>/.cache`` when running from a source checkout (gitignored), else ``~/.cache/ner-stage``."""
-    root = Path(__file__).resolve().parents[3]
-    if (root / "pyproject.toml").is_file() and (root / "pipeline").is_dir():
-        return root / ".cache"
-    return Path.home() / ".cache" / "ner-stage"
 
 
 def java_executable(needed_by: str = "Apache Kafka") -> str:

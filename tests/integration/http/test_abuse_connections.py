@@ -139,22 +139,31 @@ def test_normal_requests_still_work_after_the_attacks_and_the_refusals_are_count
         assert f'ner_http_errors_total{{error_type="{error_type}"}}' in metrics, error_type
 
 
-def test_over_the_concurrency_limit_requests_get_503_json(rampart_service, tmp_path):
-    probe = head("GET", "/health", "Connection: close")
-    with start_server(rampart_service, tmp_path, limit_concurrency=3, header_timeout_s=60) as srv:
-        assert exchange(srv.url, probe).status == 200
-        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
+def test_over_the_concurrency_limit_requests_get_503_json_but_the_probes_answer(rampart_service, tmp_path):
+    """``limit_concurrency`` counts requests in flight (here: 3 uploads waiting for their body),
+    not open connections; the probes are answered even at the limit."""
+    info = head("GET", "/info", "Connection: close")
+    with start_server(rampart_service, tmp_path, limit_concurrency=3, body_timeout_s=60) as srv:
+        assert exchange(srv.url, info).status == 200
+        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(5)]  # idle sockets: no effect
+        assert exchange(srv.url, info).status == 200
+        uploads = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
         try:
-            deadline = time.monotonic() + 20  # until the server has accepted the idle connections
-            while (response := exchange(srv.url, probe)).status == 200 and time.monotonic() < deadline:
+            for sock in uploads:
+                sock.sendall(head("POST", "/predict_tokens", "Content-Type: application/json", "Content-Length: 100")
+                             + b'{"inputs": [')
+            deadline = time.monotonic() + 20  # until the server runs the three requests
+            while (response := exchange(srv.url, info)).status == 200 and time.monotonic() < deadline:
                 time.sleep(0.05)
+            for probe in ("/health", "/ready"):
+                assert exchange(srv.url, head("GET", probe, "Connection: close")).status == 200, probe
         finally:
-            for sock in idle:
+            for sock in uploads + idle:
                 sock.close()
         assert response.status == 503 and response.headers["retry-after"] == "1"
         body = response.json()
         assert body["error_type"] == "unavailable" and body["limit"] == 3 and response.closed
         deadline = time.monotonic() + 20
-        while (again := exchange(srv.url, probe)).status != 200 and time.monotonic() < deadline:
+        while (again := exchange(srv.url, info)).status != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert again.status == 200
