@@ -11,12 +11,13 @@ is the sum over its labels and the word takes the group's most probable label, s
 still merge into ``<NAME>``/``<ADDRESS>``.
 
 A word is a first token and its continuing sub-words (HF's word grouping); its mass is the
-maximum over its tokens. Below argmax a word joins ``NAME`` only if it is capitalised and not
-one of a few capitalised English function words (``She``, ``You``, ``The``...) or a short
-acronym (``IBAN``, ``SSN``): at low thresholds those were most of the over-redaction on the
-development corpus, and a lower-case name still joins when argmax says so.
+maximum over its tokens. Mass is necessary, not sufficient: what a word may join by context
+and shape (names capitalised, numbers in addresses only near an address, technical tokens
+never) is decided in one place, ``pipeline.recall_context``, which also screens the argmax
+names and address parts (``screen``) on this path.
 
-Words found this way carry ``source="model:recall"`` and the mass as their score.
+Words found this way carry ``source="model:recall"`` and the mass as their score, or
+``model:recall:<rule>`` when a context rule admitted them (``model:recall:address-context``).
 ``/predict_tokens`` never uses this (its options have no recall thresholds), so BEI and Hugging
 Face semantics are unchanged there.
 """
@@ -29,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from pipeline.decode import Prediction, TokenView, _is_subword
+from pipeline.recall_context import admit_recall, screen_argmax
 from pipeline.spans import LABEL_GROUPS
 
 #: Source of an entity that recall decoding added (argmax entities keep ``model``).
@@ -37,17 +39,12 @@ RECALL_SOURCE = "model:recall"
 #: Defaults chosen on the development corpus (``ner-stage bench redact --corpus dev``, seed 5);
 #: see docs/ARCHITECTURE.md for the sweep. Labels not listed are decoded by argmax only.
 DEFAULT_RECALL_THRESHOLDS: Mapping[str, float] = {"NAME": 0.01, "ADDRESS": 0.02, "PHONE": 0.1}
-#: Capitalised words that are never names on their own (sentence starts).
-NOT_NAMES: frozenset[str] = frozenset(
-    "I You He She It We They Me Him Her Us Them My Your His Its Our Their The A An This That These Those "
-    "And Or But If When Then There Here What Who Why How Yes No Hi Hello Dear Thanks".split())
 
-
-Columns = tuple[float, list[int], dict[str, list[int]]]
+Columns = tuple[float, list[int], dict[str, list[int]], str]
 
 
 def _columns(labels: Sequence[str], thresholds: Mapping[str, float]) -> list[Columns]:
-    """Per threshold key: (threshold, label columns summed, {bare label: its columns})."""
+    """Per threshold key: (threshold, label columns summed, {bare label: its columns}, key)."""
     keys: dict[str, Columns] = {}
     for j, label in enumerate(labels):
         if label[:2] not in ("B-", "I-"):
@@ -56,7 +53,7 @@ def _columns(labels: Sequence[str], thresholds: Mapping[str, float]) -> list[Col
         key = bare if bare in thresholds else LABEL_GROUPS.get(bare)
         if key is None or key not in thresholds:
             continue
-        entry = keys.setdefault(key, (float(thresholds[key]), [], {}))
+        entry = keys.setdefault(key, (float(thresholds[key]), [], {}, key))
         entry[1].append(j)
         entry[2].setdefault(bare, []).append(j)
     return list(keys.values())
@@ -75,12 +72,15 @@ def recall_predictions(
     columns = _columns(labels, thresholds)
     if not columns:
         return []
-    mass = np.stack([probs[:, cols].sum(axis=1) for _, cols, _ in columns], axis=1)  # [tokens, keys]
-    limits = np.array([limit for limit, _, _ in columns], dtype=mass.dtype)
+    mass = np.stack([probs[:, cols].sum(axis=1) for _, cols, _, _ in columns], axis=1)  # [tokens, keys]
+    limits = np.array([limit for limit, _, _, _ in columns], dtype=mass.dtype)
     hits = np.flatnonzero((mass >= limits).any(axis=1))
     if not len(hits):
         return []
     covered = sorted((p.start, p.end) for p in found)
+    places = [(p.start, p.end) for p in found if LABEL_GROUPS.get(p.label) == "ADDRESS"
+              and any(ch.isalpha() for ch in view.text[p.start : p.end])]
+    names = sorted(p.start for p in found if LABEL_GROUPS.get(p.label) == "NAME")
     out: list[Prediction] = []
     last_word_end = -1
     n = len(view.ids)
@@ -102,13 +102,21 @@ def recall_predictions(
         k = int(ratio.argmax())
         if ratio[k] < 1.0:
             continue
-        by_label = columns[k][2]
-        if _is_name(by_label) and not _capitalised(view.text[start_char:end_char]):
+        _, _, by_label, key = columns[k]
+        rule = admit_recall(LABEL_GROUPS.get(key, key), view.text, start_char, end_char, float(word_mass[k]), places,
+                            names)
+        if rule is None:
             continue
         label = max(by_label, key=lambda bare: float(probs[first:end][:, by_label[bare]].sum(axis=1).max()))
         out.append(Prediction(label, float(word_mass[k]), start_char, end_char, int(view.ids[first]), index=first,
-                              source=RECALL_SOURCE))
+                              source=f"{RECALL_SOURCE}:{rule}" if rule else RECALL_SOURCE))
     return out
+
+
+def screen(preds: Sequence[Prediction], text: str) -> list[Prediction]:
+    """Argmax predictions minus names and address parts of technical shape
+    (``recall_context.screen_argmax``); entity path only, never ``/predict_tokens``."""
+    return [p for p in preds if screen_argmax(p.label, text, p.start, p.end)]
 
 
 def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
@@ -116,17 +124,6 @@ def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     so a long document with thousands of entities stays linear-ish."""
     i = bisect.bisect_right(spans, (start, float("inf"))) - 1
     return (i >= 0 and spans[i][1] > start) or (i + 1 < len(spans) and spans[i + 1][0] < end)
-
-
-def _is_name(by_label: Mapping[str, list[int]]) -> bool:
-    return any(LABEL_GROUPS.get(bare) == "NAME" for bare in by_label)
-
-
-def _capitalised(word: str) -> bool:
-    """``Smith``, ``O'Neil``, ``SCHMITT``; not ``she``, ``She``, nor short acronyms (``IBAN``, ``SSN``)."""
-    if not word[:1].isupper() or word in NOT_NAMES:
-        return False
-    return not (word.isupper() and len(word) <= 4)
 
 
 def _subword(view: TokenView, i: int) -> bool:

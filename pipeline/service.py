@@ -33,7 +33,8 @@ from pipeline.decode import (
     token_items,
 )
 from pipeline.errors import InputError, TextTooLongError
-from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions
+from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions, screen
+from pipeline.see_through import see_through
 from pipeline.spans import Entity
 from pipeline.tokenize import Direction, EncodedText, TextEncoder
 
@@ -61,6 +62,9 @@ class PredictOptions:
     recall_thresholds: Mapping[str, float] = field(default_factory=dict)
     #: Overlap in tokens between windows of a long text (None: the service's configured stride).
     stride: int | None = None
+    #: Entity spans only: the model reads the text through escapes, markup and invisible
+    #: characters (``pipeline.see_through``); offsets are still into the original text.
+    see_through: bool = False
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -70,7 +74,7 @@ class PredictOptions:
 
 
 #: How texts are encoded for entity spans (Kafka, redaction): never truncated, long texts windowed.
-ENTITY_ENCODING = PredictOptions(truncate=False)
+ENTITY_ENCODING = PredictOptions(truncate=False, see_through=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +158,14 @@ class NerService:
             if len(text) > self.max_chars:
                 raise TextTooLongError(f"inputs[{i}] has {len(text)} characters; the limit is {self.max_chars}",
                                        field=f"inputs[{i}]", limit=self.max_chars)
-        return self.encoder.encode(
-            list(texts), truncate=options.truncate, direction=options.truncation_direction,
-            stride=self.stride if options.stride is None else options.stride,
+        views = [see_through(t) for t in texts] if options.see_through else [None] * len(texts)
+        docs = self.encoder.encode(
+            [t if v is None else v.plain for t, v in zip(texts, views, strict=True)], truncate=options.truncate,
+            direction=options.truncation_direction, stride=self.stride if options.stride is None else options.stride,
         )
+        for doc, view in zip(docs, views, strict=True):
+            doc.seen_through = view
+        return docs
 
     @staticmethod
     def padded_tokens(widths: Sequence[int]) -> int:
@@ -240,6 +248,7 @@ class NerService:
         if options.merge_adjacent and options.aggregation != "none":
             preds = merge_adjacent(preds, doc.text)
         if options.recall_thresholds and options.aggregation != "none":
+            preds = screen(preds, doc.text)
             extra = recall_predictions(view, probs, self.labels, options.recall_thresholds, preds)
             if extra:
                 preds = sorted(preds + extra, key=lambda p: p.start)
@@ -271,4 +280,8 @@ class NerService:
         options = options or self.entity_options
         if options.aggregation == "none":
             options = replace(options, aggregation="first")
-        return to_entities(self.predictions(doc, logits, options))
+        found = to_entities(self.predictions(doc, logits, options))
+        view = doc.seen_through
+        if view is None:
+            return found
+        return [replace(e, start=s, end=t) for e in found for s, t in (view.to_original(e.start, e.end),)]

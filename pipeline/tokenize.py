@@ -46,6 +46,9 @@ class EncodedText:
     position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: Special tokens wrapped around each window (``[CLS]`` + ``[SEP]``: 2 for BERT).
     special: int = 0
+    #: When ``text`` is the plain view of the caller's text (``pipeline.see_through``): the view,
+    #: to map offsets back to the original; None when ``text`` is the original.
+    seen_through: object = None
 
     @property
     def n_tokens(self) -> int:

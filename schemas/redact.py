@@ -1,7 +1,8 @@
 """HTTP bodies of ``POST /redact`` (pydantic; the wire contract for any client).
 
 Request: ``{"inputs": ["text", ...] | "text", "policy": {label: operator spec}?,
-"default_operator": spec?}``; an operator spec is a name (``"hash"``) or
+"default_operator": spec?, "allow": [term | "re:pattern"]?,
+"deny": {label: [term | "re:pattern"]}?}``; an operator spec is a name (``"hash"``) or
 ``{"type": "mask", "char": "#", "keep_last": 4}``. Response: one item per input, in order,
 ``{"redacted_text", "entities": [{"label", "start", "end", "score", "source"}]}`` with offsets
 into the original input (Unicode code points, as Python counts
@@ -33,6 +34,15 @@ class RedactRequest(JsonBody):
     default_operator: OperatorSpecBody | None = Field(
         None, description="Operator for labels the policy does not name (default: the server's)."
     )
+    allow: list[str] | None = Field(
+        None, max_length=1000,
+        description="Terms never redacted in this request (case-insensitive, whole words) or re:<pattern>; added "
+                    "to the server's allow list.",
+    )
+    deny: dict[str, list[str]] | None = Field(
+        None, description="Label -> terms (or re:<pattern>) always redacted with that label in this request, "
+                          "e.g. {\"CODE_NAME\": [\"Falcon\"]}; added to the server's deny list.",
+    )
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -45,7 +55,8 @@ class RedactedEntity(BaseModel):
     start: int = Field(..., description="Character offset into the original input.")
     end: int
     score: float
-    source: str = Field(..., description="'model', 'pattern:<name>', 'repeat', or several joined with '+'.")
+    source: str = Field(..., description="'model', 'model:recall' (or 'model:recall:<rule>'), 'pattern:<name>', "
+                                         "'propagated', 'deny', or several joined with '+'.")
 
 
 class RedactedItem(BaseModel):

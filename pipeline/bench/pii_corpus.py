@@ -48,6 +48,9 @@ class Document:
     text: str
     #: Planted values in order of appearance, with their offsets into ``text``.
     planted: tuple[Planted, ...]
+    #: ``(start, end)`` of tokens that are never PII (bug numbers, versions, paths: the real
+    #: corpus); a redaction touching one is a false positive.
+    technical: tuple[tuple[int, int], ...] = ()
 
 
 Values = Callable[[str], str]

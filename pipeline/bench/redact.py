@@ -3,7 +3,9 @@ and how fast, side by side with Presidio (and optionally with another source tre
 
 The corpora are synthetic and reproducible (``pii_corpus``: ``dev`` is what the recall
 thresholds were chosen on, ``heldout`` a different generator and templates for checking,
-``business`` the original short messages). Every system reports the spans it redacted as
+``business`` the original short messages) or real (``real``: Debian changelogs on this
+machine, ``real_corpus``; ``--split tune`` is what rules may be tuned on, ``--split heldout``
+is for checking). Every system reports the spans it redacted as
 offsets into the original text; ``redact_metrics`` counts leaks per planted occurrence,
 over-redaction and a per-source breakdown from them.
 
@@ -36,6 +38,7 @@ import click
 
 from pipeline.bench.common import progress, pyplot, save
 from pipeline.bench.pii_corpus import CORPORA, TYPES, Document, corpus
+from pipeline.bench.real_corpus import SPLITS, fingerprint, real_corpus
 from pipeline.bench.redact_metrics import Span, score
 from pipeline.cli.options import model_options, model_settings
 
@@ -168,21 +171,30 @@ def _plot(result: dict, path: Path) -> None:
     if plt is None:
         return
     systems = list(result["systems"])
+    types = [t for t in TYPES if result["planted"].get(t)]
+    real = result["corpus"] == "real"
+    columns = [*types, "technical\ntouched"] if real else types
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / len(systems)
     for i, name in enumerate(systems):
-        rates = [result["systems"][name]["types"][t]["leak_rate"] * 100 for t in TYPES]
-        left.bar([x + i * width for x in range(len(TYPES))], rates, width, label=name)
-    left.set_xticks([x + width * (len(systems) - 1) / 2 for x in range(len(TYPES))], TYPES)
-    left.set_ylabel("planted values left visible (%)")
-    left.set_title("leak rate per PII type (lower is better)")
+        row = result["systems"][name]
+        rates = [row["types"][t]["leak_rate"] * 100 for t in types]
+        if real:
+            rates.append(row["technical_touched_rate"] * 100)
+        left.bar([x + i * width for x in range(len(columns))], rates, width, label=name)
+    left.set_xticks([x + width * (len(systems) - 1) / 2 for x in range(len(columns))], columns)
+    left.set_ylabel("values left visible / technical tokens touched (%)" if real
+                    else "planted values left visible (%)")
+    left.set_title("leak rate per PII type" + (" and technical tokens touched" if real else "")
+                   + " (lower is better)")
     left.legend()
     right.bar(systems, [result["systems"][s]["docs_per_s"] for s in systems],
               color=[f"C{i}" for i in range(len(systems))])
     right.set_ylabel("docs/s")
     right.set_title("throughput")
     right.tick_params(axis="x", labelrotation=30)
-    fig.suptitle(f"ner-stage bench redact: {result['docs']} {result['corpus']} docs, seed {result['seed']}")
+    what = f"split {result['split']}" if real else f"seed {result['seed']}"
+    fig.suptitle(f"ner-stage bench redact: {result['docs']} {result['corpus']} docs, {what}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -190,14 +202,20 @@ def _plot(result: dict, path: Path) -> None:
 
 def _print(result: dict) -> None:
     systems = list(result["systems"])
-    click.echo(f"{result['docs']} {result['corpus']} docs (seed {result['seed']}); leak = planted value left wholly "
+    what = f"split {result['split']}, corpus {result['corpus_digest']}" if result["corpus"] == "real" \
+        else f"seed {result['seed']}"
+    click.echo(f"{result['docs']} {result['corpus']} docs ({what}); leak = planted value left wholly "
                "visible, partial = a 3+ char word of it left visible; CPU flags: " + " ".join(result["cpu_flags"]))
     click.echo(f"{'':<17}" + "".join(f"{s:>20}" for s in systems))
     click.echo(f"{'type':<9}{'planted':>8}" + f"{'leak':>11}{'partial':>9}" * len(systems))
-    for t in TYPES:
+    for t in (t for t in TYPES if result["planted"].get(t)):
         rows = [result["systems"][s]["types"][t] for s in systems]
         click.echo(f"{t:<9}{rows[0]['planted']:>8}"
                    + "".join(f"{r['leak_rate']:>11.3f}{r['partial_leak_rate']:>9.3f}" for r in rows))
+    if result["corpus"] == "real":
+        click.echo(f"{'technical touched':<17}" + "".join(
+            f"{result['systems'][s]['technical_touched_rate']:>20.4f}" for s in systems)
+            + f"   (of {result['systems'][systems[0]]['technical_tokens']} tokens)")
     click.echo(f"{'over-redaction':<17}" + "".join(f"{result['systems'][s]['over_redaction']:>20.4f}"
                                                   for s in systems))
     click.echo(f"{'docs/s':<17}" + "".join(f"{result['systems'][s]['docs_per_s']:>20.1f}" for s in systems))
@@ -216,10 +234,14 @@ def _print(result: dict) -> None:
 @click.command("redact")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Directory for redact.json and redact.png (redact-<corpus>.json/png unless --corpus dev).")
-@click.option("--corpus", "corpus_name", type=click.Choice(CORPORA), default="dev", show_default=True,
+@click.option("--corpus", "corpus_name", type=click.Choice([*CORPORA, "real"]), default="dev", show_default=True,
               help="dev: what the thresholds were tuned on; heldout: other generator and templates (for "
-                   "checking); business: the original short messages.")
-@click.option("--docs", "n_docs", type=int, default=1000, show_default=True, help="Synthetic documents to generate.")
+                   "checking); business: the original short messages; real: Debian changelogs on this machine "
+                   "(names, e-mails and technical tokens by rule; see --split).")
+@click.option("--split", type=click.Choice(SPLITS), default="tune", show_default=True,
+              help="Real corpus only: tune (rules may be tuned on it) or heldout (for checking), by package hash.")
+@click.option("--docs", "n_docs", type=int, default=1000, show_default=True,
+              help="Synthetic documents to generate (real corpus: at most this many, in package order).")
 @click.option("--seed", type=int, default=None, help="Corpus seed (default: 5 for dev/business, 2027 for heldout).")
 @click.option("--batch-size", type=int, default=64, show_default=True,
               help="Documents per redact call (ours) and per spaCy batch (Presidio).")
@@ -233,7 +255,7 @@ def _print(result: dict) -> None:
               help="Another checkout (e.g. `git worktree add /tmp/base main`): its redactor runs on the same "
                    "texts in a child process, reported as `before`.")
 @model_options
-def command(out_dir, corpus_name, n_docs, seed, batch_size, baseline, patterns_only, with_spacy, before_tree,
+def command(out_dir, corpus_name, split, n_docs, seed, batch_size, baseline, patterns_only, with_spacy, before_tree,
             **kwargs) -> None:
     """Leak rate per PII type, over-redaction, per-source breakdown and docs/s on a seeded synthetic
     corpus, side by side with Presidio.
@@ -244,14 +266,23 @@ def command(out_dir, corpus_name, n_docs, seed, batch_size, baseline, patterns_o
 
     config_file = kwargs.get("config_file")
     settings = model_settings(kwargs)
-    docs = corpus(corpus_name, n_docs, seed)
+    if corpus_name == "real":
+        docs = real_corpus(split, n_docs)
+        if not docs:
+            raise click.ClickException("no Debian changelogs under /usr/share/doc: the real corpus needs them")
+        n_docs = len(docs)
+        progress(f"built {n_docs} real documents (split {split}) from /usr/share/doc changelogs")
+    else:
+        docs = corpus(corpus_name, n_docs, seed)
+        progress(f"generated {n_docs} {corpus_name} documents")
     seed = seed if seed is not None else (2027 if corpus_name == "heldout" else 5)
-    progress(f"generated {n_docs} {corpus_name} documents (seed {seed})")
     thresholds = DecodeSettings.load(config_file).recall_thresholds
     result: dict = {"corpus": corpus_name, "docs": n_docs, "seed": seed, "batch_size": batch_size,
                     "threads": settings.threads, "model": str(settings.model), "engine": settings.engine,
                     "recall_thresholds": thresholds, "cpu_flags": cpu_flags(),
                     "planted": {t: sum(p.kind == t for d in docs for p in d.planted) for t in TYPES}, "systems": {}}
+    if corpus_name == "real":
+        result.update(split=split, corpus_digest=fingerprint(docs))
     if before_tree is not None:
         progress(f"before: {before_tree}")
         result["systems"]["before"] = _before(before_tree, settings.threads, batch_size, docs)
@@ -277,6 +308,8 @@ def command(out_dir, corpus_name, n_docs, seed, batch_size, baseline, patterns_o
         result["throughput_vs_before"] = (result["systems"]["ner-stage"]["docs_per_s"]
                                           / result["systems"]["before"]["docs_per_s"])
     name = "redact" if corpus_name == "dev" else f"redact-{corpus_name}"
+    if corpus_name == "real":
+        name += f"-{split}"
     path = save(result, Path(out_dir), name)
     _plot(result, Path(out_dir) / f"{name}.png")
     _print(result)

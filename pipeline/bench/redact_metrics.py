@@ -9,6 +9,8 @@ counted by position, per planted occurrence (a speaker named on three lines is t
 - ``over_redaction``: characters outside every planted value that were redacted / characters
   outside every planted value (template words, punctuation and spaces count; so do values the
   generator did not plant, such as dates or "10:42");
+- ``technical_touched_rate``: tokens marked never-PII (bug numbers, versions, paths: the real
+  corpus) with at least one character redacted / such tokens;
 - ``sources``: per detector (a merged span counts for each of its ``+``-joined sources): spans,
   planted values it touched, values ONLY it touched (what it adds), non-PII characters it covered.
 """
@@ -86,5 +88,20 @@ def by_source(docs: Sequence[Document], spans: Sequence[Sequence[Span]]) -> dict
     return dict(sorted(out.items()))
 
 
+def technical_touched(docs: Sequence[Document], spans: Sequence[Sequence[Span]]) -> dict[str, float | int]:
+    """Technical tokens (never PII: bug numbers, versions, paths) with at least one character
+    redacted, and the share of them; only corpora that mark such tokens have any."""
+    total = touched = 0
+    for doc, found in zip(docs, spans, strict=True):
+        if not doc.technical:
+            continue
+        covered = _mask(len(doc.text), found)
+        total += len(doc.technical)
+        touched += sum(1 for start, end in doc.technical if any(covered[start:end]))
+    return {"technical_tokens": total, "technical_touched": touched,
+            "technical_touched_rate": touched / total if total else 0.0}
+
+
 def score(docs: Sequence[Document], spans: Sequence[Sequence[Span]]) -> dict:
-    return {"types": leak_rates(docs, spans), **over_redaction(docs, spans), "sources": by_source(docs, spans)}
+    return {"types": leak_rates(docs, spans), **over_redaction(docs, spans), **technical_touched(docs, spans),
+            "sources": by_source(docs, spans)}

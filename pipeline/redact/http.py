@@ -28,6 +28,7 @@ from fastapi import APIRouter, Request
 from pipeline.redact.errors import RedactError
 from pipeline.redact.policy import Policy
 from pipeline.redact.redactor import Redactor
+from pipeline.redact.term_lists import TermLists
 from pipeline.spans import Entity
 from schemas.redact import RedactRequest, RedactResponse
 
@@ -38,11 +39,12 @@ REDACT_ON_LOOP_CHARS = 4000
 
 
 def redact_texts(redactor: Redactor, texts: Sequence[str], model: Sequence[Sequence[Entity]],
-                 policy: Policy) -> RedactResponse:
-    """One item per text: its model spans plus the recognizers', redacted by ``policy``."""
+                 policy: Policy, lists: TermLists | None = None) -> RedactResponse:
+    """One item per text: its model spans plus the recognizers', redacted by ``policy``
+    (``lists``: the request's allow/deny entries)."""
     if len(model) != len(texts):
         raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
-    results = [redactor.redact_spans(text, spans, policy) for text, spans in zip(texts, model, strict=True)]
+    results = [redactor.redact_spans(text, spans, policy, lists) for text, spans in zip(texts, model, strict=True)]
     return RedactResponse.model_validate([r.to_dict() for r in results])
 
 
@@ -64,13 +66,14 @@ def create_router(redactor: Redactor | Callable[[], Redactor], model_spans: Span
             check_texts(body.inputs)
         active = current()
         policy = active.policy_with(body.policy, body.default_operator)  # bad policies fail before the model runs
+        lists = TermLists.build(body.allow, body.deny) if body.allow or body.deny else None  # and bad lists
         texts = body.inputs
         if model_spans is not None:
             model = await model_spans(request, texts)
         else:
             model = [[] for _ in texts]
         if sum(map(len, texts)) <= REDACT_ON_LOOP_CHARS:
-            return redact_texts(active, texts, model, policy)
-        return await asyncio.to_thread(redact_texts, active, texts, model, policy)
+            return redact_texts(active, texts, model, policy, lists)
+        return await asyncio.to_thread(redact_texts, active, texts, model, policy, lists)
 
     return router

@@ -12,7 +12,10 @@ propagate word by word (``Martin Karlsen`` -> ``Karlsen`` alone later), and can 
 case-insensitively (``ignore_case``); other values match exactly. Values shorter than
 ``min_chars`` do not propagate (``Li``, ``Al`` would hit too many words), nor do values longer
 than ``MAX_CHARS`` (a repeat of such a value is found again by the deterministic detector that
-found it first; a model span that long is not a name).
+found it first; a model span that long is not a name), nor names and address parts written in
+lower case only (``avahi`` tagged once in a changelog is a package). Matches are whole tokens,
+on the text seen through escapes (``Redactor.detections``): not glued to a path, file name or
+identifier (``/run/avahi``, ``avahi-daemon.sh``), but a sentence's full stop after one is fine.
 
 The search is linear by construction, whatever the number of values: values are indexed by
 their first ``min_chars`` characters, each word-boundary position of the text is looked up once
@@ -86,6 +89,8 @@ class Propagation:
         if len(value) > MAX_CHARS:
             return
         is_name = LABEL_GROUPS.get(span.label) == "NAME"
+        if LABEL_GROUPS.get(span.label) in ("NAME", "ADDRESS") and value == value.lower():
+            return  # a lower-case "name" (a package, a word) is one guess; propagating multiplies it
         if len(value) >= self.min_chars:
             yield value, is_name
         if is_name and " " in value:
@@ -96,8 +101,8 @@ class Propagation:
 
 def _occurrences(text: str, keys: Sequence[str], prefix: int, caseless: bool) -> Iterable[tuple[int, int]]:
     """Leftmost, then longest, non-overlapping occurrences of ``keys`` (lower-case if
-    ``caseless``) with no word character just before or just after: what the regex
-    ``(?<!\\w)(?:k1|k2|...)(?!\\w)`` with keys longest first would find, in one pass."""
+    ``caseless``) that are whole tokens (see ``_glued_after``): what the regex
+    ``(?<![\\w/.-])(?:k1|k2|...)(?![\\w/-]|\\.\\w)`` with keys longest first would find, in one pass."""
     lengths: dict[str, set[int]] = {}
     for key in keys:
         if len(key) >= prefix:
@@ -106,7 +111,7 @@ def _occurrences(text: str, keys: Sequence[str], prefix: int, caseless: bool) ->
         return
     index = {head: sorted(sizes, reverse=True) for head, sizes in lengths.items()}
     firsts = "".join(sorted({re.escape(head[0]) for head in index}))
-    starts = re.compile(rf"(?<!\w)[{firsts}]", re.IGNORECASE if caseless else 0)
+    starts = re.compile(rf"(?<![\w/.\-])[{firsts}]", re.IGNORECASE if caseless else 0)
     wanted, n, resume = set(keys), len(text), 0
     for boundary in starts.finditer(text):
         start = boundary.start()
@@ -118,7 +123,7 @@ def _occurrences(text: str, keys: Sequence[str], prefix: int, caseless: bool) ->
             continue
         for size in sizes:
             end = start + size
-            if end > n or (end < n and _is_word(text[end])):
+            if end > n or _glued_after(text, end):
                 continue
             piece = text[start:end]
             if (piece.lower() if caseless else piece) in wanted:
@@ -129,3 +134,14 @@ def _occurrences(text: str, keys: Sequence[str], prefix: int, caseless: bool) ->
 
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
+
+
+def _glued_after(text: str, end: int) -> bool:
+    """An occurrence ending at ``end`` runs on into a path, file name, identifier or hyphenated
+    word (``avahi-daemon.sh``, ``avahi/``); a full stop ending a sentence is not glued."""
+    if end >= len(text):
+        return False
+    ch = text[end]
+    if _is_word(ch) or ch in "/-":
+        return True
+    return ch == "." and end + 1 < len(text) and _is_word(text[end + 1])

@@ -22,6 +22,8 @@ from pipeline.redact.policy import Policy, default_policy
 from pipeline.redact.propagation import Propagation
 from pipeline.redact.recognizers import Recognizer, build_recognizers
 from pipeline.redact.settings import RedactSettings
+from pipeline.redact.term_lists import TermLists
+from pipeline.see_through import SeeThrough, see_through
 from pipeline.spans import Entity
 
 
@@ -42,6 +44,7 @@ class Redactor:
         operator_defaults: OperatorDefaults | None = None,
         redact_repeats: bool = True,
         propagation: Propagation | None = None,
+        lists: TermLists | None = None,
     ) -> None:
         self.span_source = span_source
         self.recognizers = list(recognizers)
@@ -49,6 +52,7 @@ class Redactor:
         self.policy = policy or default_policy(self.operator_defaults)
         self.conflict = get_strategy(conflict)
         self.propagation = (propagation or Propagation()) if redact_repeats else None
+        self.lists = lists or TermLists()
 
     @classmethod
     def from_settings(cls, settings: RedactSettings, span_source: SpanSource | None = None) -> Redactor:
@@ -60,7 +64,8 @@ class Redactor:
         return cls(span_source if settings.model_spans else None, recognizers, policy,
                    conflict=settings.conflict_strategy, operator_defaults=defaults,
                    redact_repeats=settings.redact_repeats,
-                   propagation=Propagation(settings.propagate_ignore_case, settings.propagate_min_chars))
+                   propagation=Propagation(settings.propagate_ignore_case, settings.propagate_min_chars),
+                   lists=TermLists.build(settings.allow, settings.deny))
 
     def policy_with(self, overrides: Mapping[str, OperatorSpec] | None = None,
                     default: OperatorSpec | None = None) -> Policy:
@@ -69,7 +74,7 @@ class Redactor:
             return self.policy
         return self.policy.with_overrides(overrides, default, self.operator_defaults)
 
-    def spans(self, texts: Sequence[str]) -> list[list[Entity]]:
+    def spans(self, texts: Sequence[str], lists: TermLists | None = None) -> list[list[Entity]]:
         """All detections per text (model, recognizers, propagation), unresolved."""
         if self.span_source is not None and texts:
             model = self.span_source.entities(list(texts))
@@ -77,28 +82,46 @@ class Redactor:
                 raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
         else:
             model = [[] for _ in texts]
-        return [self.detections(text, found) for text, found in zip(texts, model, strict=True)]
+        return [self.detections(text, found, lists) for text, found in zip(texts, model, strict=True)]
 
-    def detections(self, text: str, model_spans: Sequence[Entity]) -> list[Entity]:
-        """Every detection of one text, unresolved: the model's spans, the recognizers', then
-        propagated further occurrences of all of them."""
+    def detections(self, text: str, model_spans: Sequence[Entity], lists: TermLists | None = None) -> list[Entity]:
+        """Every detection of one text, unresolved: the model's spans, the recognizers' (on the
+        text and on its see-through view: ``pipeline.see_through``), allow/deny lists
+        (``lists``: a request's, added to the configured ones), then propagated further
+        occurrences of all of them, matched on the view. Offsets are into ``text``."""
         spans = check_spans(text, model_spans)
+        view = see_through(text)
         for recognizer in self.recognizers:
             spans.extend(recognizer.find(text))
+            if view is not None:
+                spans.extend(_to_original(view, recognizer.find(view.plain)))
+        active = self.lists.plus(lists) if lists else self.lists
+        if active:
+            spans = active.apply(text, spans)
         if self.propagation is not None:
-            spans.extend(self.propagation.find(text, spans))
+            if view is None:
+                spans.extend(self.propagation.find(text, spans))
+            else:
+                on_plain = [Entity(s.label, *view.to_plain(s.start, s.end), s.score, s.source) for s in spans]
+                spans.extend(_to_original(view, self.propagation.find(view.plain, on_plain)))
         return spans
 
-    def redact(self, texts: Sequence[str], policy: Policy | None = None) -> list[Redaction]:
+    def redact(self, texts: Sequence[str], policy: Policy | None = None, lists: TermLists | None = None
+               ) -> list[Redaction]:
         """One ``Redaction`` per text, in order (model spans from the span source)."""
         policy = policy or self.policy
         return [anonymize(text, spans, policy, self.conflict)
-                for text, spans in zip(texts, self.spans(texts), strict=True)]
+                for text, spans in zip(texts, self.spans(texts, lists), strict=True)]
 
-    def redact_spans(self, text: str, model_spans: Sequence[Entity], policy: Policy | None = None) -> Redaction:
+    def redact_spans(self, text: str, model_spans: Sequence[Entity], policy: Policy | None = None,
+                     lists: TermLists | None = None) -> Redaction:
         """Redact one text whose model spans are already known (the Kafka worker and the HTTP
         batcher have them): recognizers and propagation are added, the span source is not called.
 
         The result's ``entities`` are the document's one answer: the resolved detections (each
         with its ``source``), which the Kafka worker also publishes as the entity record."""
-        return anonymize(text, self.detections(text, model_spans), policy or self.policy, self.conflict)
+        return anonymize(text, self.detections(text, model_spans, lists), policy or self.policy, self.conflict)
+
+
+def _to_original(view: SeeThrough, spans: Sequence[Entity]) -> list[Entity]:
+    return [Entity(s.label, *view.to_original(s.start, s.end), s.score, s.source) for s in spans]

@@ -91,6 +91,16 @@ class RedactSettings(NerSettings):
         False, description="Propagated names match case-insensitively (other values always match exactly)."
     )
     propagate_min_chars: int = Field(3, ge=1, description="Shortest detected value (or name word) that propagates.")
+    allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Terms never redacted (case-insensitive, whole words), or regular expressions written "
+                    "re:<pattern>; applied after detection, before propagation.",
+    )
+    deny: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="Label -> terms (or re:<pattern>) always redacted with that label, e.g. "
+                    "{\"CODE_NAME\": [\"Project Falcon\"]}.",
+    )
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -101,6 +111,28 @@ class RedactSettings(NerSettings):
     @classmethod
     def _parse_operator(cls, value: Any) -> Any:
         return _operator(value)
+
+    @field_validator("deny", mode="before")
+    @classmethod
+    def _parse_deny(cls, value: Any) -> Any:
+        return _mapping(value)
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _parse_allow(cls, value: Any) -> Any:
+        return _names(value)
+
+    @field_validator("allow", "deny", mode="after")
+    @classmethod
+    def _check_lists(cls, value: Any, info: Any) -> Any:
+        from pipeline.redact.errors import PolicyError
+        from pipeline.redact.term_lists import TermLists
+
+        try:
+            TermLists.build(**{info.field_name: value})  # a bad pattern fails at load, naming the field
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
     @field_validator("recognizers", "phone_regions", "spacy_labels", mode="before")
     @classmethod

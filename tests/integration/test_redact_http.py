@@ -90,3 +90,20 @@ def test_invalid_requests_are_rejected_without_echoing_text(server, body, status
         response = client.post("/redact", json=body)
     assert response.status_code == status
     assert "Maria" not in response.text
+
+
+def test_request_allow_and_deny_lists(server):
+    """Issue 22: per-request allow/deny over HTTP; a pattern that could backtrack is a 422 naming
+    the field, before the model runs."""
+    text = "Maria Garcia met John Smith about Project Kestrel, ticket ZX-4471."
+    with httpx.Client(base_url=server, timeout=60) as client:
+        ok = client.post("/redact", json={"inputs": [text], "allow": ["Maria Garcia"],
+                                          "deny": {"CODE_NAME": ["Project Kestrel", r"re:ZX-\d{4}"]}})
+        bad = client.post("/redact", json={"inputs": [text], "allow": ["re:(a+)+$"]})
+        bad_label = client.post("/redact", json={"inputs": [text], "deny": {"lower": ["x"]}})
+    assert ok.status_code == 200, ok.text
+    (item,) = ok.json()
+    assert item["redacted_text"] == "Maria Garcia met <NAME> about <CODE_NAME>, ticket <CODE_NAME>."
+    assert all("deny" in e["source"].split("+") for e in item["entities"] if e["label"] == "CODE_NAME")
+    assert bad.status_code == 422 and "allow" in bad.text and "(a+)" not in bad.text
+    assert bad_label.status_code == 422 and "deny" in bad_label.text
