@@ -19,7 +19,6 @@ it ahead of time (``scripts/install-int8.sh`` in CI). Needs ``onnx`` and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.bundle import INT8_MODEL, rampart_dir
-from engines.cache import default_cache_dir
+from engines.cache import default_cache_dir, locked
 from engines.errors import BundleError, EngineUnavailableError, NerStageError
 
 CALIBRATION = Path(__file__).with_name("calibration") / "tune.jsonl"
@@ -163,18 +162,14 @@ def quantize(fp32_path: Path, out_path: Path, recipe: Recipe, tokenizer_path: Pa
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("w")
-    except OSError as exc:
-        raise BundleError(f"cannot use {path.parent} as the {INT8_MODEL} cache ({exc.strerror}); "
-                          "make it writable or build the bundle where it is") from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """``cache.locked``, with an unwritable cache named as such (only the lock's own errors)."""
+    with contextlib.ExitStack() as stack:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            stack.enter_context(locked(path))
+        except OSError as exc:
+            raise BundleError(f"cannot use {path.parent} as the {INT8_MODEL} cache ({exc.strerror}); "
+                              "make it writable or build the bundle where it is") from exc
+        yield
 
 
 def build_bundle(out: Path, recipe: Recipe = RECIPE, texts: Sequence[str] | None = None,

@@ -23,7 +23,6 @@ copy) is rebuilt, never loaded.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import mmap
@@ -34,6 +33,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from engines.cache import locked
 
 #: Bump when the plan layout or key semantics change, so older sidecars stop matching.
 CACHE_FORMAT = 1
@@ -270,13 +271,8 @@ def store_timing_cache(paths: CachePaths, data: bytes) -> None:
 @contextlib.contextmanager
 def build_lock(paths: CachePaths) -> Iterator[None]:
     """Exclusive lock so workers starting together on one host build a plan once."""
-    paths.lock.parent.mkdir(parents=True, exist_ok=True)
-    with paths.lock.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with locked(paths.lock):
+        yield
 
 
 # -- can TensorRT parse this graph? ------------------------------------------------------------

@@ -22,7 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pipeline.kafka.apache.artifacts import JavaNotFoundError, Progress, _locked, default_cache_dir, java_executable
+from engines.cache import default_cache_dir
+from engines.cache import locked as _locked
+from pipeline.kafka.apache.artifacts import JavaNotFoundError, Progress, java_executable
 from pipeline.kafka.errors import KafkaStageError
 
 APICURIO_VERSION = "2.4.2.Final"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import structlog
 
-from pipeline.kafka.apache.artifacts import Progress, _locked
+from engines.cache import locked as _locked
+from pipeline.kafka.apache.artifacts import Progress
 from pipeline.kafka.errors import KafkaStageError
 from pipeline.kafka.local_broker import die_with_parent, free_port, terminate_process
 from pipeline.schema_registry.artifacts import build_jar, java_for_registry

@@ -13,16 +13,15 @@ but not downloads.apache.org, and Maven verifies checksums and caches in ``~/.m2
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from engines.cache import default_cache_dir
+from engines.cache import locked as _locked
 from pipeline.kafka.errors import KafkaStageError
 
 #: The Apache Kafka release we run; keep equal to docker-compose.yml's apache/kafka image.
@@ -83,17 +82,6 @@ def apache_available(cache_dir: Path | None = None) -> None:
         raise MavenNotFoundError(
             f"Apache Kafka {KAFKA_VERSION} is not cached in {(cache_dir or default_cache_dir())} and 'mvn' is not "
             "on PATH to fetch it from Maven Central (Debian: apt-get install -y maven)")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def resolve_classpath(cache_dir: Path | None = None, *, progress: Progress | None = None,
