@@ -35,10 +35,13 @@ class _Run:
         self.reader.start()
 
     def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            if "Ctrl-C stops" in line:
-                self.running.set()
+        try:
+            for line in self.proc.stderr:
+                self.stderr.append(line)
+                if "Ctrl-C stops" in line:
+                    self.running.set()
+        except ValueError:  # sigterm()'s communicate() closed the pipe and read the rest itself
+            pass
 
     @property
     def log(self) -> str:
