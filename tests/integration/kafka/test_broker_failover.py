@@ -73,8 +73,12 @@ def test_a_node_killed_mid_stream_and_restarted_loses_nothing(three_nodes, worke
         victim = _leader_index(cluster, names.input, 0)
         cluster.kill_node(victim)
         more = entities.poll() + N // 6
-        entities.until(lambda recs: done(recs, more), timeout=120, what="records with a node down")
-        cluster.start_node(victim, timeout_s=120)
+        try:
+            entities.until(lambda recs: done(recs, more), timeout=120, what="records with a node down")
+        except AssertionError as exc:  # the worker's own account of the stall
+            raise AssertionError(f"{exc}\nworker log:\n{worker.log_text()[-4000:]}") from exc
+        finally:  # never leave the shared cluster a node short for the next test
+            cluster.start_node(victim, timeout_s=120)
     finally:
         feeder.join()
     entities.until(done, timeout=180, what="every document")
