@@ -16,19 +16,27 @@ def read_texts(texts: tuple[str, ...], file: str | None) -> list[str]:
         if not texts:
             raise click.UsageError("give at least one TEXT or --file F.jsonl")
         return list(texts)
+    out = []
+    for number, record in json_lines(file):
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise click.BadParameter(f"line {number}: expected {{\"text\": str}}", param_hint="--file")
+        out.append(record["text"])
+    return out
+
+
+def json_lines(path: str) -> list[tuple[int, object]]:
+    """(line number, parsed value) for each non-blank line of a JSON-lines file; an unreadable
+    file or a line that is not JSON is a ``--file`` usage error naming the line, never its text."""
     try:
-        lines = Path(file).read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is valid inside JSON
+        lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is valid inside JSON
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"{file}: cannot read ({type(exc).__name__})", param_hint="--file") from exc
+        raise click.BadParameter(f"{path}: cannot read ({type(exc).__name__})", param_hint="--file") from exc
     out = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            out.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="--file") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise click.BadParameter(f"line {number}: expected {{\"text\": str}}", param_hint="--file")
-        out.append(record["text"])
     return out

@@ -8,13 +8,12 @@ sent. Prints one summary line (JSON) on stdout when the broker acknowledged ever
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import click
 import orjson
 
+from pipeline.cli.inputs import json_lines
 from pipeline.cli.options import settings_from, settings_options
 from pipeline.cli.topics import kafka_options
 from pipeline.kafka.settings import KafkaSettings
@@ -22,18 +21,8 @@ from pipeline.kafka.topics import ProduceSettings
 
 
 def _documents(path: str) -> list[dict]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"{path}: cannot read ({type(exc).__name__})", param_hint="--file") from exc
     docs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="--file") from exc
+    for number, doc in json_lines(path):
         if not isinstance(doc, dict):
             raise click.BadParameter(f"line {number}: expected a JSON object", param_hint="--file")
         docs.append(doc)
