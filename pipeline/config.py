@@ -38,8 +38,7 @@ CONFIG_ENV = "NER_CONFIG"
 #: commands, so the keys of all of them are allowed. Settings outside a ``settings.py`` add
 #: their module here.
 SETTINGS_MODULES = ("pipeline.config", "pipeline.http.settings", "pipeline.kafka.settings",
-                    "pipeline.redact.settings", "pipeline.cli.run", "pipeline.cli.broker",
-                    "pipeline.cli.text_io", "pipeline.kafka.topics")
+                    "pipeline.redact.settings", "pipeline.cli.text_io", "pipeline.kafka.topics")
 
 #: Old setting name -> new one (one name per concept). The old flag, ``NER_*`` variable and
 #: config key still work, with a warning on stderr; the new name wins when both are given.

@@ -2,7 +2,9 @@
 
 Commands are imported lazily (``LazyGroup``) so ``ner-stage predict`` never imports FastAPI or
 confluent-kafka, and ``--help`` stays instant. Each command module defines ``command``, a click
-command; add one by adding a line to ``COMMANDS``.
+command; add one by adding a line to ``COMMANDS``. The workbench's commands (``run``, ``broker``,
+``bench``) are added from ``pipeline.devtools.cli`` when that package is installed (a checkout or
+an editable install; the wheel leaves it out): see docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -22,13 +24,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("pipeline.cli.worker", "Run Kafka consumer workers (entities, redacted text, dead letters)."),
     "topics": ("pipeline.cli.topics", "Create or describe the stage's Kafka topics (partitions, limits)."),
     "produce": ("pipeline.cli.produce", "Send documents from a JSON-lines file to the input topic."),
-    "broker": ("pipeline.cli.broker", "Run a local development Kafka broker (Apache Kafka or Tansu)."),
-    "run": ("pipeline.cli.run", "Run the whole stage on embedded defaults (local broker, demo documents)."),
     "export": ("pipeline.cli.export", "Export a Hugging Face checkpoint to a model bundle (ONNX)."),
     "build-engine": ("pipeline.cli.build_engine", "Build (and cache) a TensorRT plan for a bundle."),
     "eval": ("pipeline.cli.eval", "Entity-level precision/recall/F1 on a labelled JSONL file."),
-    "bench": ("pipeline.cli.bench", "Benchmarks: engine, http, kafka, redact (JSON + PNG)."),
 }
+
+
+def _workbench() -> dict[str, tuple[str, str]]:
+    """The workbench's commands, or none where ``pipeline.devtools`` is not installed."""
+    try:
+        from pipeline.devtools.cli import COMMANDS as workbench  # noqa: TID251 - the one registration point
+    except ImportError:
+        return {}
+    return workbench
+
+
+#: the workbench's commands (a checkout or an editable install), listed in their own section
+WORKBENCH = _workbench()
+COMMANDS.update(WORKBENCH)
 
 
 class LazyGroup(click.Group):
@@ -43,7 +56,10 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items() if name not in WORKBENCH])
+        if WORKBENCH:
+            with formatter.section("Development commands (pipeline.devtools)"):
+                formatter.write_dl([(name, help_) for name, (_, help_) in WORKBENCH.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -1,7 +1,7 @@
 """Integration fixtures: real Kafka brokers and unique topics (the only broker launchers in tests).
 
 - ``kafka_broker`` (session): Apache Kafka 4.1 (KRaft, one node), started from its Maven
-  Central jars with the machine's Java (``pipeline.kafka.apache``; the first run resolves the
+  Central jars with the machine's Java (``pipeline.devtools.brokers.apache``; the first run resolves the
   jars into ``.cache/``). ``NER_TEST_KAFKA_BOOTSTRAP=HOST:PORT`` uses an external cluster
   instead. Only where Java or Maven is missing, and never under ``CI=true``, it falls back to an
   embedded Tansu (with a warning); under CI a broker that cannot start fails every test using it.
@@ -23,7 +23,7 @@ Each broker fixture yields a :class:`Broker`, the stable interface other tests b
 ``bootstrap`` (``bootstrap.servers``), ``kind`` (``apache`` | ``external`` | ``tansu`` |
 ``noida``), ``transactions`` (aborted transactions are hidden from read_committed),
 ``client_config(**extra)`` (a librdkafka dict), and ``apache`` (the running
-:class:`~pipeline.kafka.apache.ApacheCluster` when we started one, else None: its
+:class:`~pipeline.devtools.brokers.apache.ApacheCluster` when we started one, else None: its
 ``java_command(main_class, *args)`` runs Kafka's own tools, e.g.
 ``org.apache.kafka.tools.consumer.ConsoleConsumer``, from the same jars; ``classpath`` is
 the jar directory for a Java client). Tests that need Apache Kafka itself call
@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from pipeline.config import running_in_ci
-from pipeline.kafka import local_broker
-from pipeline.kafka.apache import ApacheCluster, ApacheKafkaUnavailableError, start_apache
+from pipeline.devtools.brokers import admin, embedded
+from pipeline.devtools.brokers.apache import ApacheCluster, ApacheKafkaUnavailableError, start_apache
 from tests.integration.requires import skip_or_fail
 from tests.integration.schema_registry import schema_registry  # noqa: F401  (the fixture, for every test here)
 
@@ -92,7 +92,7 @@ def _apache_kafka(tmp_path_factory) -> Iterator[Broker | None]:
     """A real Apache Kafka (external, or started here), or None where Java/Maven are missing (not in CI)."""
     external = os.environ.get(EXTERNAL_ENV)
     if external:
-        local_broker.wait_until_ready(external, timeout_s=30)
+        admin.wait_until_ready(external, timeout_s=30)
         yield Broker(external, "external", transactions=True)
         return
     cluster = start_test_apache(tmp_path_factory, "apache-kafka")
@@ -132,7 +132,7 @@ def kafka_broker(_apache_kafka: Broker | None, tmp_path_factory) -> Iterator[Bro
     if _apache_kafka is not None:
         yield _apache_kafka
         return
-    with local_broker.start_broker("tansu", log_dir=tmp_path_factory.mktemp("tansu")) as broker:
+    with embedded.start_broker("tansu", log_dir=tmp_path_factory.mktemp("tansu")) as broker:
         yield Broker(broker.bootstrap, broker.kind, broker.transactions)
 
 
@@ -141,7 +141,7 @@ def eos_broker(_apache_kafka: Broker | None, tmp_path_factory) -> Iterator[Broke
     if _apache_kafka is not None:
         yield _apache_kafka
         return
-    with local_broker.start_broker("noida", log_dir=tmp_path_factory.mktemp("noida")) as broker:
+    with embedded.start_broker("noida", log_dir=tmp_path_factory.mktemp("noida")) as broker:
         yield Broker(broker.bootstrap, broker.kind, broker.transactions)
 
 
@@ -165,11 +165,11 @@ def topics(request) -> Iterator:
         broker = broker or request.getfixturevalue("kafka_broker")
         suffix = uuid.uuid4().hex[:8]
         names = TopicNames({role: f"{stem}-{role}-{suffix}" for role in roles})
-        local_broker.create_topics(broker.bootstrap, names.values(), partitions=partitions, config=config,
+        admin.create_topics(broker.bootstrap, names.values(), partitions=partitions, config=config,
                                    replication_factor=replication_factor, client=broker.security)
         created.append((broker, list(names.values())))
         return names
 
     yield make
     for broker, names in created:
-        local_broker.delete_topics(broker.bootstrap, names, timeout_s=10, client=broker.security)
+        admin.delete_topics(broker.bootstrap, names, timeout_s=10, client=broker.security)

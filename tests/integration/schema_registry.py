@@ -4,7 +4,7 @@ Started from the jar ``scripts/install-schema-registry.sh`` built into ``.cache/
 use builds it, about a minute). Locally, where Java or Maven is missing, the tests using it
 skip with the reason; under ``CI=true`` they fail (``requires.skip_or_fail``): never a silent
 fallback to confluent-kafka's ``mock://`` client. Yields the running
-:class:`~pipeline.schema_registry.SchemaRegistry` (``.url`` is the ``/apis/ccompat/v7`` base for
+:class:`~pipeline.devtools.schema_registry.SchemaRegistry` (``.url`` is the ``/apis/ccompat/v7`` base for
 ``--schema-registry-url``); its storage is in memory, so every test registers under its own
 subjects (:func:`unique_subject`).
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.schema_registry import SchemaRegistry, SchemaRegistryUnavailableError, start_schema_registry
+from pipeline.devtools.schema_registry import SchemaRegistry, SchemaRegistryUnavailableError, start_schema_registry
 from tests.integration.requires import skip_or_fail
 
 

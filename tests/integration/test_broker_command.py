@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import Schema
 
-from pipeline.kafka.local_broker import FAST_GROUP_CONFIG, create_topics
+from pipeline.devtools.brokers.admin import FAST_GROUP_CONFIG, create_topics
 from schemas.registry import registry_client
 from tests.integration.kafka.kafka_io import ROOT
 from tests.integration.requires import skip_or_fail
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 def _require_apache() -> None:
     """Java, Maven and the jars (skip locally without them, fail under CI=true)."""
-    from pipeline.kafka.apache import ApacheKafkaUnavailableError, apache_available
+    from pipeline.devtools.brokers.apache import ApacheKafkaUnavailableError, apache_available
 
     try:
         apache_available()
@@ -35,7 +35,7 @@ def _require_apache() -> None:
 
 
 def _require_registry() -> None:
-    from pipeline.schema_registry import SchemaRegistryUnavailableError, registry_available
+    from pipeline.devtools.schema_registry import SchemaRegistryUnavailableError, registry_available
 
     try:
         registry_available()

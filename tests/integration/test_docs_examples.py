@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.kafka.local_broker import free_port
+from pipeline.devtools.processes import free_port
 from tests.integration.requires import skip_or_fail
 
 pytestmark = pytest.mark.integration
@@ -202,9 +202,9 @@ def test_http_examples_answer_what_the_readme_shows_and_are_timed_under_their_ro
 
 def test_kafka_examples_create_describe_and_produce_as_shown(env, kafka_broker, tmp_path):
     """The README's topic names are the defaults; the session broker's other tests use their own."""
-    from pipeline.kafka import local_broker
+    from pipeline.devtools.brokers import admin
 
-    local_broker.delete_topics(kafka_broker.bootstrap, DEFAULT_TOPICS, timeout_s=10)
+    admin.delete_topics(kafka_broker.bootstrap, DEFAULT_TOPICS, timeout_s=10)
     try:
         steps = [(doc, cmd, shown) for doc, cmd, shown in ALL if cmd.startswith(KAFKA)]
         assert len(steps) >= 4
@@ -216,4 +216,4 @@ def test_kafka_examples_create_describe_and_produce_as_shown(env, kafka_broker, 
             if shown is not None:
                 assert matches(shown, result.stdout), f"{doc}: {cmd}\nshown: {shown}\ngot: {result.stdout[:600]}"
     finally:
-        local_broker.delete_topics(kafka_broker.bootstrap, DEFAULT_TOPICS, timeout_s=10)
+        admin.delete_topics(kafka_broker.bootstrap, DEFAULT_TOPICS, timeout_s=10)

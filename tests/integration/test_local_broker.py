@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from pipeline.kafka import local_broker
+from pipeline.devtools.brokers import admin, embedded
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def _round_trip(bootstrap: str, topic: str, count: int = 20, producer_extra: dic
         producer.produce(topic, key=key, value=value, headers=[("h", key)])
     assert producer.flush(10) == 0
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"rt-{topic}", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False, **local_broker.FAST_GROUP_CONFIG, **(consumer_extra or {})})
+                         "enable.auto.commit": False, **admin.FAST_GROUP_CONFIG, **(consumer_extra or {})})
     consumer.subscribe([topic])
     got: list[tuple[bytes, bytes]] = []
     deadline = time.monotonic() + 30
@@ -61,7 +61,7 @@ def test_eos_broker_hides_aborted_transactions_from_read_committed(eos_broker, t
     producer.commit_transaction(20)
     consumer = Consumer({"bootstrap.servers": eos_broker.bootstrap, "group.id": f"rc-{names.tx}",
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                         **local_broker.FAST_GROUP_CONFIG})
+                         **admin.FAST_GROUP_CONFIG})
     consumer.subscribe([names.tx])
     values = []
     deadline = time.monotonic() + 20
@@ -82,28 +82,28 @@ def test_eos_broker_hides_aborted_transactions_from_read_committed(eos_broker, t
 
 
 def test_start_and_stop_a_tansu_broker(tmp_path):
-    broker = local_broker.start_broker("tansu", log_dir=tmp_path)
+    broker = embedded.start_broker("tansu", log_dir=tmp_path)
     try:
         assert broker.running and broker.bootstrap.startswith("127.0.0.1:")
         broker.create_topics(["made-here"], partitions=2)
-        metadata = local_broker.admin_client(broker.bootstrap).list_topics(timeout=5)
+        metadata = admin.admin_client(broker.bootstrap).list_topics(timeout=5)
         assert len(metadata.topics["made-here"].partitions) == 2
         assert len(_round_trip(broker.bootstrap, "made-here", count=5)) == 5
         assert broker.log_path.is_file() and broker.log_path.parent == tmp_path
         broker.delete_topics(["made-here"])
-        assert "made-here" not in local_broker.admin_client(broker.bootstrap).list_topics(timeout=5).topics
+        assert "made-here" not in admin.admin_client(broker.bootstrap).list_topics(timeout=5).topics
     finally:
         broker.stop()
     assert not broker.running
     assert broker.stop() is not None  # idempotent
-    with pytest.raises(local_broker.LocalBrokerError):
-        local_broker.wait_until_ready(broker.bootstrap, timeout_s=1)
+    with pytest.raises(admin.LocalBrokerError):
+        admin.wait_until_ready(broker.bootstrap, timeout_s=1)
 
 
 def test_the_broker_fixtures_are_apache_kafka_wherever_it_can_run(kafka_broker, eos_broker):
     """No silent fallback: with Java and Maven (always so under CI=true) both fixtures are Apache Kafka."""
     from pipeline.config import running_in_ci
-    from pipeline.kafka.apache import ApacheKafkaUnavailableError, apache_available
+    from pipeline.devtools.brokers.apache import ApacheKafkaUnavailableError, apache_available
 
     try:
         apache_available()

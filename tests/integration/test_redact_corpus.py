@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.bench.pii_corpus import corpus
-from pipeline.bench.redact_metrics import score
+from pipeline.devtools.bench.pii_corpus import corpus
+from pipeline.devtools.bench.redact_metrics import score
 from pipeline.redact import Redactor, RedactSettings
 
 pytestmark = pytest.mark.integration

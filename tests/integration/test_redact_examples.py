@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli.run import SAMPLE_TEXTS
+from pipeline.devtools.cli.run import SAMPLE_TEXTS
 from pipeline.redact import Redactor, RedactSettings
 
 pytestmark = pytest.mark.integration

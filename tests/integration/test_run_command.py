@@ -84,7 +84,7 @@ def test_run_prints_outputs_for_every_sample_then_keeps_running_until_sigterm(tm
     assert len(records) == 15  # one entity + one redacted record per document, one dead letter, the ticket's two
 
     # the user-shaped ticket, redacted in place: the same record, only its scanned strings rewritten
-    from pipeline.cli.run_tickets import TICKET
+    from pipeline.devtools.cli.run_tickets import TICKET
 
     (ticket,) = by_topic["ner-stage-run-tickets-redacted"].values()
     assert list(ticket) == list(TICKET) and ticket["status"] == "open" and ticket["priority"] == 2

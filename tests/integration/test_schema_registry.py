@@ -19,7 +19,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from pipeline.kafka.local_broker import free_port
+from pipeline.devtools.processes import free_port
 from schemas.codec import create_codec, schema_text, write_avro
 from schemas.errors import MalformedRecordError, RecordError, RegistryError, SchemaMismatchError
 from schemas.registry import RegistryAvroCodec, frame, registry_client, unframe

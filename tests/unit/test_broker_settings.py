@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli.broker import BrokerSettings
 from pipeline.cli.main import cli
+from pipeline.devtools.settings import BrokerSettings
 from pipeline.errors import NerStageError
 
 

@@ -17,9 +17,8 @@ SECRETS = {"api_keys", "callback_secret", "hash_key", "sasl_password", "ssl_key_
 
 
 def _settings(command: str) -> list[type]:
-    from pipeline.cli.broker import BrokerSettings
-    from pipeline.cli.run import RunSettings
     from pipeline.cli.text_io import EvalSettings, PredictSettings, TextIOSettings
+    from pipeline.devtools.settings import BrokerSettings, RunSettings
     from pipeline.kafka.settings import KafkaSettings
     from pipeline.records.settings import RecordSettings
 

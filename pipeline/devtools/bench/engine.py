@@ -6,7 +6,7 @@ Measures, on reproducible short (10-30 words) and long (200-400 words) texts:
 - the same for transformers' token-classification pipeline on the same float32 model and
   texts (``batch_size`` = our batch size, same thread count) when the export extra is installed.
 
-With ``--models A,B`` it compares bundles instead (``pipeline/bench/models.py``): speed in
+With ``--models A,B`` it compares bundles instead (``pipeline/devtools/bench/models.py``): speed in
 interleaved rounds, the answers (token argmax, spans per strategy, redaction leak rates), the
 kernels that ran and the fraction of the host's GEMM rate reached.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.bench.common import best_of, percentiles, progress, pyplot, sample_texts, save, time_calls
 from pipeline.cli.options import model_options, model_settings
+from pipeline.devtools.bench.common import best_of, percentiles, progress, pyplot, sample_texts, save, time_calls
 from pipeline.service import NerService, PredictOptions
 
 SHORT_TEXT = "My name is John Smith and my email is john.smith@example.com"
@@ -126,7 +126,7 @@ def command(out_dir, batch_sizes, short_docs, long_docs, latency_runs, baseline,
     config_file = kwargs.get("config_file")
     settings = model_settings(kwargs)
     if models:
-        from pipeline.bench.models import compare
+        from pipeline.devtools.bench.models import compare
 
         names = [m.strip() for m in models.split(",") if m.strip()]
         if len(names) < 2:

@@ -10,7 +10,7 @@ import time
 
 import orjson
 
-from pipeline.bench.common import percentiles
+from pipeline.devtools.bench.common import percentiles
 
 FAIR_SENTENCE = "Please call Maria Garcia at +1 415 555 0199 or write to maria.garcia@example.com. "
 LONG_TEXT = (FAIR_SENTENCE * (100_000 // len(FAIR_SENTENCE) + 1))[:100_000]
@@ -31,7 +31,7 @@ def fairness_figure(port: int, body: bytes) -> dict:
         finally:
             client.close()
 
-    from pipeline.bench.http import RawClient, _request
+    from pipeline.devtools.bench.http import RawClient, _request
 
     thread = threading.Thread(target=send_long)
     thread.start()

@@ -33,10 +33,10 @@ import click
 import numpy as np
 import orjson
 
-from pipeline.bench.common import percentiles, progress, pyplot, save, time_calls
-from pipeline.bench.fairness import fairness_figure
 from pipeline.cli.options import as_flags, model_options, model_settings
 from pipeline.config import ModelSettings
+from pipeline.devtools.bench.common import percentiles, progress, pyplot, save, time_calls
+from pipeline.devtools.bench.fairness import fairness_figure
 from pipeline.service import NerService, PredictOptions
 
 SHORT_TEXT = "My name is John Smith and my email is john.smith@example.com"
@@ -246,7 +246,7 @@ def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseli
         if checkpoint is not None:
             ports["baseline"] = _free_port()
             servers.enter_context(_server(
-                [sys.executable, "-m", "pipeline.bench.http", "baseline-server", str(ports["baseline"]),
+                [sys.executable, "-m", "pipeline.devtools.bench.http", "baseline-server", str(ports["baseline"]),
                  str(checkpoint), str(settings.threads or 0)], ports["baseline"], "/health"))
         progress(f"sequential keep-alive, {sequential} requests per side in {blocks} alternating blocks")
         seq = _sequential(service, options, ports, body, sequential, blocks)

@@ -48,10 +48,10 @@ from pathlib import Path
 
 import click
 
-from pipeline.bench.common import progress, pyplot, sample_texts, save
-from pipeline.bench.kafka_codecs import codec_cpu, codec_stage, parse_codecs, print_codecs, wire_bytes
-from pipeline.bench.kafka_records import print_records, records_case
 from pipeline.cli.options import model_options, model_settings
+from pipeline.devtools.bench.common import progress, pyplot, sample_texts, save
+from pipeline.devtools.bench.kafka_codecs import codec_cpu, codec_stage, parse_codecs, print_codecs, wire_bytes
+from pipeline.devtools.bench.kafka_records import print_records, records_case
 
 TARGET_VS_ENGINE = 0.85
 TARGET_VS_NAIVE = 5.0
@@ -186,7 +186,7 @@ def _wait_for(consumer, wanted: dict[str, set[bytes]], timeout_s: float, worker,
 def _kafka_end_to_end(bootstrap: str, stage, docs: list[tuple[bytes, bytes]], timeout_s: float,
                       client: dict | None = None) -> dict:
     """``client``: the admin's settings on a secured cluster (the worker's own are in ``stage``)."""
-    from pipeline.kafka.local_broker import create_topics
+    from pipeline.devtools.brokers.admin import create_topics
     from pipeline.kafka.supervisor import run_one
 
     kafka = stage.kafka
@@ -233,7 +233,7 @@ def _naive_worker(bootstrap: str, texts: list[str], threads: int | None, timeout
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from engines.reference import float32_checkpoint
-    from pipeline.kafka.local_broker import create_topics
+    from pipeline.devtools.brokers.admin import create_topics
 
     if threads:
         torch.set_num_threads(threads)
@@ -341,7 +341,7 @@ def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, rec
             **kwargs) -> None:
     """Kafka stage throughput end to end vs engine-only and vs a naive per-record worker."""
     from pipeline.config import DecodeSettings
-    from pipeline.kafka import local_broker
+    from pipeline.devtools.brokers import admin
     from pipeline.kafka.settings import KafkaSettings
     from pipeline.kafka.supervisor import StageSettings
     from pipeline.redact import RedactSettings
@@ -360,7 +360,7 @@ def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, rec
             config, bootstrap=broker.bootstrap, input=[f"bench-in-{run}"], group=f"bench-{run}",
             entities_topic=f"bench-entities-{run}", redacted_topic=f"bench-redacted-{run}",
             dlq_topic=f"bench-dlq-{run}", metrics_port=0,
-            session_timeout_ms=local_broker.FAST_GROUP_CONFIG["session.timeout.ms"] if bootstrap is None else None)
+            session_timeout_ms=admin.FAST_GROUP_CONFIG["session.timeout.ms"] if bootstrap is None else None)
         stage = StageSettings(kafka=kafka, model=model, decode=DecodeSettings.load(config),
                               redact=RedactSettings.load(config))
         batch = kafka.batch_max_records
@@ -393,7 +393,7 @@ def command(docs, naive_docs, bootstrap, broker_kind, stage_compute, codecs, rec
         _record(result, "kafka_end_to_end", e2e["seconds"])
         result["kafka_end_to_end_codec"] = codec_names[0]
         if security:
-            from pipeline.bench.kafka_security import compare_security
+            from pipeline.devtools.bench.kafka_security import compare_security
 
             result["security"] = compare_security(security, stage, broker, documents, timeout, run,
                                                   e2e["seconds"], _kafka_end_to_end)
@@ -439,8 +439,8 @@ def _broker(bootstrap: str | None, kind: str | None):
     Apache Kafka is the default because users run it; Tansu stands in, with a note, only where
     Java or Maven is missing and never under ``CI=true``."""
     from pipeline.config import running_in_ci
-    from pipeline.kafka import local_broker
-    from pipeline.kafka.apache import KAFKA_VERSION, ApacheKafkaUnavailableError, start_apache
+    from pipeline.devtools.brokers import embedded
+    from pipeline.devtools.brokers.apache import KAFKA_VERSION, ApacheKafkaUnavailableError, start_apache
 
     if bootstrap is not None:
         return _External(bootstrap)
@@ -453,7 +453,7 @@ def _broker(bootstrap: str | None, kind: str | None):
             if kind == "apache" or running_in_ci():
                 raise
             progress(f"note: measuring on the Tansu broker instead of Apache Kafka: {exc}")
-    broker = local_broker.start_broker("tansu")
+    broker = embedded.start_broker("tansu")
     broker.label = "tansu (local)"
     return broker
 
@@ -529,7 +529,7 @@ def _print(result: dict) -> None:
     print_codecs(result)
     print_records(result)
     if "security" in result:
-        from pipeline.bench.kafka_security import print_security
+        from pipeline.devtools.bench.kafka_security import print_security
 
         print_security(result["security"])
     check = result.get("end_to_end_check")

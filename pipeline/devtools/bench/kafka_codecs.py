@@ -82,8 +82,8 @@ def codec_cpu(bootstrap: str, values: list[bytes], codecs: list[str], run: str) 
     """
     from confluent_kafka import Producer
 
+    from pipeline.devtools.brokers.admin import create_topics
     from pipeline.kafka.errors import DeliveryError
-    from pipeline.kafka.local_broker import create_topics
 
     values = values * max(1, 20_000 // max(1, len(values)))  # enough work for CPU time to rise above noise
     out: dict = {}

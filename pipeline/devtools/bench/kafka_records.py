@@ -19,7 +19,7 @@ import time
 
 import orjson
 
-from pipeline.bench.common import progress
+from pipeline.devtools.bench.common import progress
 
 TARGET_IN_PLACE_VS_ENVELOPE = 0.95
 FIELDS = ["subject", "body", "comments[*].text"]
@@ -55,7 +55,7 @@ def _stages(stage, run: str):
 
 
 def _compute(service, stage, docs, batch: int) -> float:
-    from pipeline.bench.kafka import _Record
+    from pipeline.devtools.bench.kafka import _Record
     from pipeline.kafka.supervisor import build_processor
 
     processor = build_processor(stage, service)

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from pydantic import SecretStr
 
-from pipeline.bench.common import progress
+from pipeline.devtools.bench.common import progress
 
 TARGET = 0.95
 ROUNDS = 2
@@ -56,8 +56,8 @@ def _worker_user(cluster, mode: str, workdir: Path) -> dict:
 def compare_security(mode: str, stage, plain, documents: list, timeout_s: float, run: str, first_plain_s: float,
                      end_to_end) -> dict:
     """Alternate plaintext and ``mode`` passes; ``end_to_end`` is bench kafka's pass function."""
+    from pipeline.devtools.brokers.apache import start_apache
     from pipeline.kafka.acls import grant, worker_acls
-    from pipeline.kafka.apache import start_apache
 
     n = len(documents)
     plain_s, secured_s = [first_plain_s], []

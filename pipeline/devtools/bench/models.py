@@ -28,10 +28,10 @@ import click
 import numpy as np
 
 from engines.ort_profile import matmul_rate, op_profile, weight_macs_per_token
-from pipeline.bench.common import percentiles, progress, pyplot, sample_texts, save, time_calls
-from pipeline.bench.pii_corpus import TYPES, corpus
-from pipeline.bench.redact import cpu_flags
-from pipeline.bench.redact_metrics import leak_rates, over_redaction
+from pipeline.devtools.bench.common import percentiles, progress, pyplot, sample_texts, save, time_calls
+from pipeline.devtools.bench.pii_corpus import TYPES, corpus
+from pipeline.devtools.bench.redact import cpu_flags
+from pipeline.devtools.bench.redact_metrics import leak_rates, over_redaction
 from pipeline.service import AGGREGATIONS, NerService, PredictOptions
 
 SHORT_TEXT = "My name is John Smith and my email is john.smith@example.com"

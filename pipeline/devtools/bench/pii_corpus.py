@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pipeline.bench.pii_templates import BUSINESS, DEV_PROSE, FILLER, HELDOUT, HELDOUT_FILLER
+from pipeline.devtools.bench.pii_templates import BUSINESS, DEV_PROSE, FILLER, HELDOUT, HELDOUT_FILLER
 
 TYPES: tuple[str, ...] = ("name", "email", "phone", "card", "iban", "ssn", "address", "ip")
 CORPORA: tuple[str, ...] = ("business", "dev", "heldout")

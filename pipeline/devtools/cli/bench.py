@@ -1,4 +1,4 @@
-"""``ner-stage bench``: a group whose sub-commands live in ``pipeline.bench.<name>`` (lazy)."""
+"""``ner-stage bench``: a group whose sub-commands live in ``pipeline.devtools.bench.<name>`` (lazy)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import importlib
 import click
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "engine": ("pipeline.bench.engine", "Engine + tokenize + decode: docs/s, tokens/s, latency; vs transformers."),
-    "http": ("pipeline.bench.http", "HTTP /predict_tokens latency and throughput; vs a transformers server."),
-    "kafka": ("pipeline.bench.kafka", "End-to-end Kafka stage throughput vs engine-only and a naive worker."),
-    "redact": ("pipeline.bench.redact", "Redaction leak rate per PII type and docs/s; vs Presidio."),
+    "engine": ("engine", "Engine + tokenize + decode: docs/s, tokens/s, latency; vs transformers."),
+    "http": ("http", "HTTP /predict_tokens latency and throughput; vs a transformers server."),
+    "kafka": ("kafka", "End-to-end Kafka stage throughput vs engine-only and a naive worker."),
+    "redact": ("redact", "Redaction leak rate per PII type and docs/s; vs Presidio."),
 }
 
 
@@ -21,7 +21,7 @@ class _BenchGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in SUBCOMMANDS:
             return None
-        return importlib.import_module(SUBCOMMANDS[cmd_name][0]).command
+        return importlib.import_module(f"pipeline.devtools.bench.{SUBCOMMANDS[cmd_name][0]}").command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Benchmarks"):

@@ -11,11 +11,9 @@ stderr, broker logs to files. SIGTERM or Ctrl-C stops the broker cleanly and exi
 that dies on its own ends the command with status 1.
 
 ``--schema-registry`` also starts a Schema Registry (Apicurio Registry, Confluent-compatible
-API; :mod:`pipeline.schema_registry`) on a free port and adds its URL to the line:
+API; :mod:`pipeline.devtools.schema_registry`) on a free port and adds its URL to the line:
 ``"schema_registry": "http://127.0.0.1:P/apis/ccompat/v7"``. It stops with the broker.
-
-The settings have a ``broker_`` prefix (``NER_BROKER_PORT``, config key ``broker_port``) so
-they never collide with ``serve``'s ``NER_PORT`` or the engine's ``NER_CACHE_DIR``.
+Settings: :class:`pipeline.devtools.settings.BrokerSettings`.
 """
 
 from __future__ import annotations
@@ -27,46 +25,11 @@ import tempfile
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Literal
 
 import click
-from pydantic import Field, model_validator
 
 from pipeline.cli.options import config_option, settings_from, settings_options
-from pipeline.config import NerSettings
-
-
-class BrokerSettings(NerSettings):
-    """Settings of ``ner-stage broker``."""
-
-    broker_kind: Literal["apache", "tansu"] | None = Field(
-        None, description="apache (Apache Kafka via Java; needs java and, on first use, mvn) or tansu "
-                          "(in-memory, no JVM) (default: apache where Java and Maven are available, else tansu)")
-    broker_port: int = Field(0, ge=0, le=65535,
-                             description="Port of the first node; node i uses PORT+i (0: free ports).")
-    broker_data_dir: str | None = Field(
-        None, description="Apache Kafka data directory, kept and reused (default: a temporary one, removed on exit).")
-    broker_count: int = Field(1, ge=1, le=9, description="Number of Apache Kafka nodes (broker+controller each).")
-    broker_heap_mb: int = Field(512, ge=128, description="Java heap of each Apache Kafka node, MiB.")
-    broker_security: Literal["plaintext", "sasl_ssl", "mtls"] = Field(
-        "plaintext", description="plaintext (no authentication, no ACLs), sasl_ssl (SCRAM-SHA-512 users over TLS) or "
-                                 "mtls (client certificates); secured brokers run the ACL authorizer, deny by default, "
-                                 "with one super user whose client settings the JSON line carries (Apache Kafka only)")
-    kafka_cache_dir: str | None = Field(
-        None, description="Where the Apache Kafka jars (and the Schema Registry jar) are cached (default: .cache/ "
-                          "in a checkout, else ~/.cache/ner-stage).")
-    broker_schema_registry: bool = Field(
-        False, description="Also start a Schema Registry (Apicurio, Confluent-compatible API under /apis/ccompat/v7; "
-                           "needs java and, on first use, mvn) and print its URL in the JSON line.")
-
-    @model_validator(mode="after")
-    def _ports_fit(self) -> BrokerSettings:
-        """Node i listens on PORT+i: say so up front instead of letting the last JVM fail to bind."""
-        if self.broker_port and self.broker_port + self.broker_count - 1 > 65535:
-            raise ValueError(f"broker_port {self.broker_port} with broker_count {self.broker_count} needs ports up to "
-                             f"{self.broker_port + self.broker_count - 1}; the last port is 65535")
-        return self
-
+from pipeline.devtools.settings import BrokerSettings
 
 #: The short flags of the issue that specified this command (``--kind``, ``--port``, ``--data-dir``,
 #: ``--brokers``), beside the generated ``--broker-*`` ones.
@@ -86,7 +49,7 @@ def _choose_kind(settings: BrokerSettings) -> str:
         return settings.broker_kind
     if settings.broker_security != "plaintext":
         return "apache"  # no fallback: a secured broker is Apache Kafka or an error
-    from pipeline.kafka.apache.artifacts import ApacheKafkaUnavailableError, apache_available
+    from pipeline.devtools.brokers.apache.artifacts import ApacheKafkaUnavailableError, apache_available
 
     try:
         apache_available(Path(settings.kafka_cache_dir) if settings.kafka_cache_dir else None)
@@ -98,16 +61,16 @@ def _choose_kind(settings: BrokerSettings) -> str:
 
 def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
     if kind == "tansu":
-        from pipeline.kafka import local_broker
+        from pipeline.devtools.brokers import embedded
 
         if settings.broker_count != 1:
             raise click.UsageError("--brokers applies to --kind apache only (Tansu runs one node)")
         if settings.broker_data_dir:
             _progress("note: Tansu keeps everything in memory; --data-dir is not used")
-        broker = stack.enter_context(local_broker.start_broker("tansu", port=settings.broker_port or None))
+        broker = stack.enter_context(embedded.start_broker("tansu", port=settings.broker_port or None))
         _progress(f"Tansu log: {broker.log_path}")
         return broker
-    from pipeline.kafka.apache import start_apache
+    from pipeline.devtools.brokers.apache import start_apache
 
     cluster = stack.enter_context(start_apache(
         brokers=settings.broker_count, port=settings.broker_port, data_dir=settings.broker_data_dir,
@@ -120,7 +83,11 @@ def _start(settings: BrokerSettings, kind: str, stack: ExitStack):
 def _start_with_registry(settings: BrokerSettings, kind: str, stack: ExitStack):
     """The broker and Apicurio Registry, whose JVM is launched first so both start at once (each
     takes seconds to answer). Both stop when ``stack`` closes, also when either fails to start."""
-    from pipeline.schema_registry import SchemaRegistryStartError, launch_schema_registry, start_schema_registry
+    from pipeline.devtools.schema_registry import (
+        SchemaRegistryStartError,
+        launch_schema_registry,
+        start_schema_registry,
+    )
 
     if settings.broker_data_dir:
         log_dir = Path(settings.broker_data_dir) / "logs"

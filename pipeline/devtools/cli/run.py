@@ -40,14 +40,13 @@ import uuid
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 import click
-from pydantic import Field
 
-from pipeline.cli import run_tickets
 from pipeline.cli.options import as_flags, model_options, model_settings, settings_from, settings_options
-from pipeline.config import DecodeSettings, ModelSettings, NerSettings
+from pipeline.config import DecodeSettings, ModelSettings
+from pipeline.devtools.cli import run_tickets
+from pipeline.devtools.settings import RunSettings
 from pipeline.kafka.settings import SECURITY_FIELDS, KafkaSettings
 from pipeline.records.settings import RecordSettings
 
@@ -60,18 +59,6 @@ SAMPLE_TEXTS = [
     # ~600 tokens: longer than the model window, so the worker processes it in overlapping windows
     " ".join(["Olga Ivanova reviewed the contract and asked Liam Brown to reply to olga@example.net."] * 30),
 ]
-
-
-class RunSettings(NerSettings):
-    """Settings of ``ner-stage run`` itself (the worker and server read their own)."""
-
-    bootstrap: str | None = Field(None, description="Kafka bootstrap servers; none: start a local Tansu broker.")
-    format: Literal["json", "avro"] = Field("json", description="Serialization of every topic.")
-    serve: bool = Field(True, description="Also start the HTTP server.")
-    http_port: int = Field(0, ge=0, le=65535, description="HTTP port (0: a free one).")
-    keep_running: bool = Field(False, description="Keep broker, worker and server running until Ctrl-C.")
-    timeout: float = Field(180.0, gt=0, description="Longest wait for each step (server start, records back).")
-    log_dir: str | None = Field(None, description="Where broker and server logs go (default: a temp directory).")
 
 
 def _log_to_stderr() -> None:
@@ -98,7 +85,7 @@ def _sample_documents(run_id: str, texts: list[str]) -> list[tuple[str, dict | N
 
 
 def _start_server(stack: ExitStack, settings: RunSettings, log_dir: Path, model_flags: list[str]) -> tuple:
-    from pipeline.kafka.local_broker import die_with_parent, free_port
+    from pipeline.devtools.processes import die_with_parent, free_port
 
     port = settings.http_port or free_port()
     cmd = [sys.executable, "-m", "pipeline.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -269,7 +256,7 @@ def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: 
     """Run the stage; the exit status (a failed worker's, else 0)."""
     from confluent_kafka import Consumer
 
-    from pipeline.kafka import local_broker
+    from pipeline.devtools.brokers import admin, embedded
     from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
     from pipeline.redact import RedactSettings
     from schemas.codec import create_codec
@@ -282,16 +269,16 @@ def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: 
     bootstrap, overrides = settings.bootstrap, {}
     if bootstrap is None:
         _say("starting a local Tansu broker")
-        broker = stack.enter_context(local_broker.start_broker("tansu", log_dir=logs))
+        broker = stack.enter_context(embedded.start_broker("tansu", log_dir=logs))
         bootstrap = broker.bootstrap
-        overrides["session_timeout_ms"] = local_broker.FAST_GROUP_CONFIG["session.timeout.ms"]
+        overrides["session_timeout_ms"] = admin.FAST_GROUP_CONFIG["session.timeout.ms"]
         _say(f"broker up on {bootstrap} (log {broker.log_path})")
     kafka = KafkaSettings.load(config, bootstrap=bootstrap, format=settings.format, **overrides, **(security or {}))
     client = {k: v for k, v in kafka.admin_config().items() if k != "bootstrap.servers"}  # TLS/SASL, if set
     if settings.bootstrap is not None:
-        local_broker.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0), client=client)
+        admin.wait_until_ready(bootstrap, timeout_s=min(settings.timeout, 30.0), client=client)
     outputs = [t for t in (kafka.entities_topic, kafka.redacted_topic, kafka.dlq_topic) if t]
-    local_broker.create_topics(bootstrap, [*kafka.input, *outputs, *run_tickets.topics()], partitions=1,
+    admin.create_topics(bootstrap, [*kafka.input, *outputs, *run_tickets.topics()], partitions=1,
                                client=client)
     _say(f"topics ready: input {','.join(kafka.input)} -> {', '.join(outputs)}")
 

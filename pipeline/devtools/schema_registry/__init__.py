@@ -4,7 +4,7 @@
   ``apicurio/``) into a cache directory on first use;
 - :mod:`.server` starts it on a free port and waits until ``/apis/ccompat/v7`` answers.
 
-``python -m pipeline.schema_registry`` builds the jar now (``scripts/install-schema-registry.sh``).
+``python -m pipeline.devtools.schema_registry`` builds the jar now (``scripts/install-schema-registry.sh``).
 
 Errors::
 
@@ -13,14 +13,14 @@ Errors::
     └── SchemaRegistryStartError         the registry exited while starting or did not answer
 """
 
-from pipeline.schema_registry.artifacts import (
+from pipeline.devtools.schema_registry.artifacts import (
     APICURIO_VERSION,
     SchemaRegistryUnavailableError,
     build_jar,
     cached_jar,
     registry_available,
 )
-from pipeline.schema_registry.server import (
+from pipeline.devtools.schema_registry.server import (
     CCOMPAT_PATH,
     SchemaRegistry,
     SchemaRegistryStartError,

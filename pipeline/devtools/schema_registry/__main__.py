@@ -1,4 +1,4 @@
-"""``python -m pipeline.schema_registry``: build the Apicurio Registry jar now (setup scripts, CI),
+"""``python -m pipeline.devtools.schema_registry``: build the Apicurio Registry jar now (setup scripts, CI),
 and record its class-data archive (one start and stop) so that the first test start is fast too.
 
 Prints the jar's path on stdout; progress on stderr. Exits 2 with one line naming what is
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
-from pipeline.schema_registry.artifacts import SchemaRegistryUnavailableError, build_jar, java_for_registry
-from pipeline.schema_registry.server import class_archive
+from pipeline.devtools.schema_registry.artifacts import SchemaRegistryUnavailableError, build_jar, java_for_registry
+from pipeline.devtools.schema_registry.server import class_archive
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ the small Quarkus project in ``apicurio/`` (a pom depending on ``apicurio-regist
 ``application.properties``) is built with ``mvn package`` (quarkus-maven-plugin goal ``build``)
 into ``<cache>/apicurio-<version>/apicurio-registry-runner.jar``. Later runs use that jar without
 Maven. The build runs in a staging directory renamed into place under a file lock, as for Apache
-Kafka (:mod:`pipeline.kafka.apache.artifacts`, whose Java check, cache directory and lock this
+Kafka (:mod:`pipeline.devtools.brokers.apache.artifacts`, whose Java check, cache directory and lock this
 reuses): concurrent test sessions never see half a build.
 
 Measured on the 2-core development VM: cold (empty ``~/.m2``, ~1,400 artifacts, ~210 MB) 49 s
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from engines.cache import default_cache_dir
 from engines.cache import locked as _locked
-from pipeline.kafka.apache.artifacts import JavaNotFoundError, Progress, java_executable
+from pipeline.devtools.brokers.apache.artifacts import JavaNotFoundError, Progress, java_executable
 from pipeline.kafka.errors import KafkaStageError
 
 APICURIO_VERSION = "2.4.2.Final"

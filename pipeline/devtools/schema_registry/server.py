@@ -25,10 +25,10 @@ from pathlib import Path
 import structlog
 
 from engines.cache import locked as _locked
-from pipeline.kafka.apache.artifacts import Progress
+from pipeline.devtools.brokers.apache.artifacts import Progress
+from pipeline.devtools.processes import die_with_parent, free_port, terminate_process
+from pipeline.devtools.schema_registry.artifacts import build_jar, java_for_registry
 from pipeline.kafka.errors import KafkaStageError
-from pipeline.kafka.local_broker import die_with_parent, free_port, terminate_process
-from pipeline.schema_registry.artifacts import build_jar, java_for_registry
 
 log = structlog.get_logger(__name__)
 
@@ -166,8 +166,8 @@ def start_schema_registry(*, port: int = 0, log_dir: str | Path, cache_dir: Path
                           progress: Progress | None = None, attempts: int = 3) -> SchemaRegistry:
     """Start Apicurio Registry on 127.0.0.1 (``port`` 0: a free one) and return once it answers.
 
-    Builds the jar on first use (:func:`~pipeline.schema_registry.artifacts.build_jar`). Raises
-    :class:`~pipeline.schema_registry.artifacts.SchemaRegistryUnavailableError` when Java, Maven
+    Builds the jar on first use (:func:`~pipeline.devtools.schema_registry.artifacts.build_jar`). Raises
+    :class:`~pipeline.devtools.schema_registry.artifacts.SchemaRegistryUnavailableError` when Java, Maven
     or the build are missing, :class:`SchemaRegistryStartError` when the registry fails to start.
     """
     last: SchemaRegistryStartError | None = None

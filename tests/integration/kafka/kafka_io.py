@@ -19,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from pipeline.kafka.local_broker import FAST_GROUP_CONFIG
+from pipeline.devtools.brokers.admin import FAST_GROUP_CONFIG
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from pipeline.bench.common import sample_texts
+from pipeline.devtools.bench.common import sample_texts
 from tests.integration.conftest import TopicNames, start_test_apache
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 
@@ -35,7 +35,7 @@ def three_nodes(tmp_path_factory):
 
 
 def _leader_index(cluster, topic: str, partition: int) -> int:
-    from pipeline.kafka.local_broker import admin_client
+    from pipeline.devtools.brokers.admin import admin_client
 
     leader = admin_client(cluster.bootstrap).list_topics(topic, timeout=10).topics[topic].partitions[partition].leader
     return next(i for i, node in enumerate(cluster.nodes) if node.node_id == leader)

@@ -21,7 +21,7 @@ from collections import Counter
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from pipeline.bench.common import sample_texts
+from pipeline.devtools.bench.common import sample_texts
 from pipeline.kafka.acls import worker_acls
 from pipeline.kafka.errors import AuthorizationError, StartupTimeoutError
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from pipeline.kafka.apache.security import CertificateAuthority
+from pipeline.devtools.brokers.apache.security import CertificateAuthority
 from pipeline.kafka.supervisor import EXIT_STAGE_ERROR
 from tests.integration.kafka.kafka_io import worker_args
 from tests.integration.kafka.secured import USER, add_scram_user, new_password

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.kafka import local_broker
+from pipeline.devtools.brokers import admin
 from tests.integration.kafka.kafka_io import TopicReader
 
 pytestmark = pytest.mark.integration
@@ -62,4 +62,4 @@ def test_topics_create_describe_and_produce(kafka_broker, tmp_path):
         refused = ner("produce", "--file", str(bad), env=env)
         assert refused.returncode == 2 and "line 2" in refused.stderr and "Traceback" not in refused.stderr
     finally:
-        local_broker.delete_topics(kafka_broker.bootstrap, list(names.values()), timeout_s=10)
+        admin.delete_topics(kafka_broker.bootstrap, list(names.values()), timeout_s=10)

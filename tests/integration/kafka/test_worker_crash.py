@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from pipeline.bench.common import sample_texts
+from pipeline.devtools.bench.common import sample_texts
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from pipeline.devtools.brokers.admin import FAST_GROUP_CONFIG
 from pipeline.kafka.dead_letters import read_error_headers
-from pipeline.kafka.local_broker import FAST_GROUP_CONFIG
 from tests.integration.conftest import TopicNames
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 

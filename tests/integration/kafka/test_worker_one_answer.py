@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.bench.pii_corpus import dev
+from pipeline.devtools.bench.pii_corpus import dev
 from pipeline.redact import Redactor, RedactSettings
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce
 

@@ -11,9 +11,9 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 
-from pipeline.bench.common import sample_texts
+from pipeline.devtools.bench.common import sample_texts
+from pipeline.devtools.processes import free_port
 from pipeline.kafka.dead_letters import read_error_headers
-from pipeline.kafka.local_broker import free_port
 from pipeline.kafka.status import WorkerStatus, serve_status
 from pipeline.redact import Redactor, RedactSettings
 from schemas.codec import AvroCodec

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from pipeline.kafka.local_broker import free_port
+from pipeline.devtools.processes import free_port
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 
 pytestmark = pytest.mark.integration

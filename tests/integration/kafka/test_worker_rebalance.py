@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-from pipeline.bench.common import sample_texts
+from pipeline.devtools.bench.common import sample_texts
 from tests.integration.conftest import require_apache
 from tests.integration.kafka.kafka_io import TopicReader, doc, produce, worker_args
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 
-from pipeline.bench.real_corpus import documents, gold, split_of
+from pipeline.devtools.bench.real_corpus import documents, gold, split_of
 
 CHANGELOG = """\
 foo (1.2.5.1-1) unstable; urgency=medium

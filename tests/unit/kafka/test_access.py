@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import KafkaError
 from pydantic import SecretStr
 
+from pipeline.devtools.brokers.apache.security import SecurityMaterial
 from pipeline.kafka.access import ClientErrors, check_certificate, principal
 from pipeline.kafka.acls import worker_acls
-from pipeline.kafka.apache.security import SecurityMaterial
 from pipeline.kafka.errors import AuthenticationError
 from pipeline.kafka.settings import KafkaSettings
 

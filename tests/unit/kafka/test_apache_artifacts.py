@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from pipeline.kafka.apache import artifacts
-from pipeline.kafka.apache.cluster import ApacheNode, _server_properties
+from pipeline.devtools.brokers.apache import artifacts
+from pipeline.devtools.brokers.apache.cluster import ApacheNode, _server_properties
 
 
 def _fake_tool(directory, name: str, stderr: str) -> None:

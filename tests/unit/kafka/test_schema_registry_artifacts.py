@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pipeline.schema_registry import artifacts
+from pipeline.devtools.schema_registry import artifacts
 
 
 def _fake_mvn(directory, body: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.bench.pii_corpus import CORPORA, TYPES, Document, Planted, corpus
-from pipeline.bench.redact_metrics import by_source, leak_rates, over_redaction
+from pipeline.devtools.bench.pii_corpus import CORPORA, TYPES, Document, Planted, corpus
+from pipeline.devtools.bench.redact_metrics import by_source, leak_rates, over_redaction
 
 
 @pytest.mark.parametrize("name", CORPORA)

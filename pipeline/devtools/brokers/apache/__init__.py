@@ -14,7 +14,7 @@ Errors::
     └── LocalBrokerError (pipeline.kafka.local_broker)   the broker did not start or answer
 """
 
-from pipeline.kafka.apache.artifacts import (
+from pipeline.devtools.brokers.apache.artifacts import (
     KAFKA_VERSION,
     ApacheKafkaUnavailableError,
     ArtifactResolveError,
@@ -23,7 +23,7 @@ from pipeline.kafka.apache.artifacts import (
     apache_available,
     resolve_classpath,
 )
-from pipeline.kafka.apache.cluster import ApacheCluster, ApacheNode, start_apache
+from pipeline.devtools.brokers.apache.cluster import ApacheCluster, ApacheNode, start_apache
 
 __all__ = [
     "KAFKA_VERSION",

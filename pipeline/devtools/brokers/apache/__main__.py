@@ -1,4 +1,4 @@
-"""``python -m pipeline.kafka.apache``: resolve the Apache Kafka jars now (setup scripts, CI).
+"""``python -m pipeline.devtools.brokers.apache``: resolve the Apache Kafka jars now (setup scripts, CI).
 
 Prints the jar directory on stdout; progress on stderr. Exits 2 with one line naming what is
 missing (java, mvn, Maven Central) when Apache Kafka cannot be prepared here.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from pipeline.kafka.apache.artifacts import ApacheKafkaUnavailableError, java_executable, resolve_classpath
+from pipeline.devtools.brokers.apache.artifacts import ApacheKafkaUnavailableError, java_executable, resolve_classpath
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
 What the distribution's scripts do, without the scripts: ``kafka-storage.sh format`` is
 ``kafka.tools.StorageTool format -t <cluster id> -c server.properties`` and
 ``kafka-server-start.sh`` is ``kafka.Kafka server.properties``, both run from the jar directory
-that :mod:`pipeline.kafka.apache.artifacts` resolved.
+that :mod:`pipeline.devtools.brokers.apache.artifacts` resolved.
 
 Every node is a broker *and* a KRaft controller, so a cluster of 3 keeps its quorum (and its
 data, with replication factor 3) when one node dies: the failover tests kill one with
@@ -30,17 +30,10 @@ from pathlib import Path
 
 import structlog
 
-from pipeline.kafka.apache.artifacts import Progress, java_executable, resolve_classpath
-from pipeline.kafka.apache.security import Security, SecurityMaterial
-from pipeline.kafka.local_broker import (
-    LocalBrokerError,
-    admin_client,
-    create_topics,
-    delete_topics,
-    die_with_parent,
-    free_port,
-    terminate_process,
-)
+from pipeline.devtools.brokers.admin import LocalBrokerError, admin_client, create_topics, delete_topics
+from pipeline.devtools.brokers.apache.artifacts import Progress, java_executable, resolve_classpath
+from pipeline.devtools.brokers.apache.security import Security, SecurityMaterial
+from pipeline.devtools.processes import die_with_parent, free_port, terminate_process
 
 log = structlog.get_logger(__name__)
 
@@ -302,7 +295,7 @@ def start_apache(*, brokers: int = 1, port: int = 0, data_dir: str | Path | None
     ``data_dir`` (kept, and reused on the next start) or in a temporary directory removed on
     stop. ``security`` ``sasl_ssl`` or ``mtls`` secures the client listener (:mod:`.security`;
     :meth:`ApacheCluster.client_config` has the super user's settings). Raises
-    :class:`~pipeline.kafka.apache.artifacts.ApacheKafkaUnavailableError` when
+    :class:`~pipeline.devtools.brokers.apache.artifacts.ApacheKafkaUnavailableError` when
     Java, Maven or the artifacts are missing, :class:`LocalBrokerError` when the broker fails.
     """
     if brokers < 1:
