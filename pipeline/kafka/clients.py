@@ -139,6 +139,17 @@ class ConsumerClient:
         with mapped("read the group's committed offsets"):
             return self.raw.committed(parts, timeout=timeout)
 
+    def assign_at_end(self, topics: list[str], timeout: float) -> None:
+        """Read every partition of ``topics`` from its end offset now, outside the group's
+        assignment: a reader of what is produced next (``ner-stage run``)."""
+        with mapped("assign partitions at their end offsets"):
+            parts = []
+            for topic in topics:
+                for p in self.raw.list_topics(topic, timeout=timeout).topics[topic].partitions:
+                    _, high = self.raw.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                    parts.append(TopicPartition(topic, p, high))
+            self.raw.assign(parts)
+
     def group_metadata(self) -> Any:
         with mapped("read consumer group metadata"):
             return self.raw.consumer_group_metadata()

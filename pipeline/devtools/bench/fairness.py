@@ -11,6 +11,7 @@ import time
 import orjson
 
 from pipeline.devtools.bench.common import percentiles
+from pipeline.devtools.bench.raw_http import RawClient, post_request
 
 FAIR_SENTENCE = "Please call Maria Garcia at +1 415 555 0199 or write to maria.garcia@example.com. "
 LONG_TEXT = (FAIR_SENTENCE * (100_000 // len(FAIR_SENTENCE) + 1))[:100_000]
@@ -26,12 +27,10 @@ def fairness_figure(port: int, body: bytes) -> dict:
         client = RawClient(port)
         try:
             started = time.perf_counter()
-            done["status"] = client.call(_request(port, "/predict_tokens", long_body))[0]
+            done["status"] = client.call(post_request(port, "/predict_tokens", long_body))[0]
             done["seconds"] = time.perf_counter() - started
         finally:
             client.close()
-
-    from pipeline.devtools.bench.http import RawClient, _request
 
     thread = threading.Thread(target=send_long)
     thread.start()
@@ -41,7 +40,7 @@ def fairness_figure(port: int, body: bytes) -> dict:
     try:
         while thread.is_alive():
             started = time.perf_counter()
-            client.call(_request(port, "/predict_tokens", body))
+            client.call(post_request(port, "/predict_tokens", body))
             if thread.is_alive():  # only samples that overlapped the long request
                 short.append(time.perf_counter() - started)
     finally:

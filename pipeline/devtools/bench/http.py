@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,58 +36,11 @@ from pipeline.cli.options import as_flags, model_options, model_settings
 from pipeline.config import ModelSettings
 from pipeline.devtools.bench.common import percentiles, progress, pyplot, save, time_calls
 from pipeline.devtools.bench.fairness import fairness_figure
+from pipeline.devtools.bench.raw_http import HOST, RawClient, content_length, post_request
+from pipeline.devtools.processes import free_port
 from pipeline.service import NerService, PredictOptions
 
 SHORT_TEXT = "My name is John Smith and my email is john.smith@example.com"
-HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _request(port: int, path: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-
-
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    raise RuntimeError("response without Content-Length")
-
-
-class RawClient:
-    """Blocking keep-alive HTTP/1.1 client: send prepared bytes, read one response."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((HOST, port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def call(self, request: bytes) -> tuple[int, bytes]:
-        self.sock.sendall(request)
-        while b"\r\n\r\n" not in self.buf:
-            self._read()
-        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        length = _content_length(head)
-        while len(self.buf) < length:
-            self._read()
-        body, self.buf = self.buf[:length], self.buf[length:]
-        return int(head.split(b" ", 2)[1]), body
-
-    def _read(self) -> None:
-        chunk = self.sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        self.buf += chunk
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 async def _load(port: int, request: bytes, concurrency: int, duration_s: float) -> dict:
@@ -104,7 +56,7 @@ async def _load(port: int, request: bytes, concurrency: int, duration_s: float) 
                 started = time.perf_counter()
                 writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(_content_length(head))
+                await reader.readexactly(content_length(head))
                 if head.split(b" ", 2)[1] != b"200":
                     errors += 1
                 latencies.append(time.perf_counter() - started)
@@ -178,7 +130,7 @@ def _sequential(service: NerService, options: PredictOptions, ports: dict[str, i
             else:
                 client = RawClient(ports[who])  # a fresh connection: an idle one may be past keep-alive
                 try:
-                    call = functools.partial(client.call, _request(ports[who], "/predict_tokens", body))
+                    call = functools.partial(client.call, post_request(ports[who], "/predict_tokens", body))
                     taken = time_calls(call, per_block, warmup=10)
                 finally:
                     client.close()
@@ -232,19 +184,19 @@ def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseli
     service = NerService.from_settings(settings)
     expected = orjson.loads(orjson.dumps(service.predict([SHORT_TEXT], options), option=orjson.OPT_SERIALIZE_NUMPY))
     with tempfile.TemporaryDirectory(prefix="ner-bench-http-") as tmp, contextlib.ExitStack() as servers:
-        ports = {"ours": _free_port()}
+        ports = {"ours": free_port()}
         progress("starting ner-stage serve" + (" and the baseline server" if checkpoint else ""))
         servers.enter_context(_server(
             [sys.executable, "-m", "pipeline.cli.main", "serve", "--host", HOST, "--port", str(ports["ours"]),
              "--jobs-db", str(Path(tmp) / "jobs.sqlite3"), *_model_flags(settings), *serve_flags],
             ports["ours"], "/ready"))
         client = RawClient(ports["ours"])
-        status, answer = client.call(_request(ports["ours"], "/predict_tokens", body))
+        status, answer = client.call(post_request(ports["ours"], "/predict_tokens", body))
         client.close()
         if status != 200 or orjson.loads(answer) != expected:
             raise click.ClickException("the server's answer differs from the in-process service's")
         if checkpoint is not None:
-            ports["baseline"] = _free_port()
+            ports["baseline"] = free_port()
             servers.enter_context(_server(
                 [sys.executable, "-m", "pipeline.devtools.bench.http", "baseline-server", str(ports["baseline"]),
                  str(checkpoint), str(settings.threads or 0)], ports["baseline"], "/health"))
@@ -255,7 +207,7 @@ def command(out_dir, sequential, blocks, concurrency, duration, baseline, baseli
             result[who] = {"sequential": seq[who], "concurrency": []}
         for level in levels:
             for who, port in ports.items():
-                row = asyncio.run(_load(port, _request(port, "/predict_tokens", body), level, duration))
+                row = asyncio.run(_load(port, post_request(port, "/predict_tokens", body), level, duration))
                 progress(f"  {who:<8} c={level:>2}: {row['requests_per_s']:7.1f} req/s  P50 {row['p50_ms']:6.2f} ms"
                          f"  P99 {row['p99_ms']:6.2f} ms")
                 result[who]["concurrency"].append(row)

@@ -1,30 +1,16 @@
-"""``ner-stage run``: the whole stage on embedded defaults, in one command.
+"""``ner-stage run``: the whole stage on embedded defaults, in one command (a demo and a smoke test).
 
-What it does, in order (progress on stderr, records on stdout as JSON lines):
+In order (progress on stderr, records on stdout as JSON lines): a local Tansu broker unless
+``--bootstrap``; the worker's topics and the sample ticket's (``run_tickets.py``); the HTTP
+server (a child ``ner-stage serve``) and the Kafka worker (the same ``Worker``, on a thread);
+sample documents and one support ticket produced, every entity, redacted and dead-letter record
+read back and printed, one ``/predict_tokens`` call; then a clean shutdown, or ``--keep-running``
+until Ctrl-C / SIGTERM. It talks to Kafka through the worker's client factory
+(``pipeline.kafka.clients``).
 
-1. uses ``--bootstrap`` (or ``NER_BOOTSTRAP`` / the config file) if given, else starts a local
-   Tansu broker (``pipeline.kafka.local_broker``) on a free loopback port;
-2. creates the input, entities, redacted and dead-letter topics (names from the worker's
-   settings: ``NER_INPUT``, ``NER_ENTITIES_TOPIC``, ...) if they do not exist;
-3. starts the HTTP server (``ner-stage serve``, a child process) and the Kafka worker (the
-   same ``Worker`` as ``ner-stage worker``, on a thread of this process);
-4. produces a few sample documents (names, e-mails, phones, a long one, one poison record),
-   and one user-shaped record (a support ticket with subject, body and comments) that a second
-   worker redacts IN PLACE through the record view (``run_tickets.py``); prints every entity,
-   redacted and dead-letter record it reads back for them, and asks the HTTP server's
-   ``/predict_tokens`` for one text;
-5. shuts down cleanly: the worker drains and commits, the server gets SIGTERM, the broker
-   stops. With ``--keep-running`` it keeps serving until Ctrl-C / SIGTERM.
-
-When one part fails, the others stay up and the command says which part it was: a worker
-death is reported like ``ner-stage worker`` reports it (one ``kafka.worker_failed`` line with
-the error class and exit status) plus a line naming the part; a server that exits is named
-with its exit code and log. The broker is never taken down by a failing worker: with
-``--keep-running`` it keeps serving (inspect the topics, Ctrl-C to stop); the command's exit
-status is the failed worker's (see docs/OPERATIONS.md), else 0.
-
-Why the worker runs in-process and the server as a child: the worker is the product's main
-job and its errors should surface here; the server is an ASGI app that owns its event loop.
+A part that fails is named and the others stay up; the exit status is the failed worker's
+(docs/OPERATIONS.md), else 0. The worker runs in-process so its errors surface here; the server
+is a child because an ASGI app owns its event loop. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -125,41 +111,20 @@ def _wait_ready(proc: subprocess.Popen, url: str, timeout_s: float, log_path: Pa
     raise ConfigError(f"the HTTP server was not ready after {timeout_s:.0f}s; see {log_path}")
 
 
-def _produce(kafka, codec, docs: list[tuple[str, dict | None]]) -> None:
-    from confluent_kafka import Producer
-
+def _produce(producer, topic: str, records: list[tuple[str, bytes]], what: str) -> None:
+    """Send (key, value) ``records`` to ``topic``; a DeliveryError naming ``what`` unless all are acknowledged."""
     from pipeline.kafka.errors import DeliveryError
 
-    producer = Producer({**kafka.producer_config(), "linger.ms": 0})
-    topic = kafka.input[0]
-    for key, doc in docs:
-        value = codec.encode(doc, "document", topic) if doc is not None else b'{"id": "poison", "text": ""}'
-        producer.produce(topic, value=value, key=key.encode(), headers=[("producer", b"ner-stage run")])
+    for key, value in records:
+        producer.produce(topic, value, key.encode(), headers=[("producer", b"ner-stage run")])
     if producer.flush(30):
-        raise DeliveryError("sample documents were not acknowledged by the broker")
+        raise DeliveryError(f"{what} not acknowledged by the broker")
 
 
-def _produce_raw(kafka, topic: str, key: str, value: bytes) -> None:
-    from confluent_kafka import Producer
-
-    from pipeline.kafka.errors import DeliveryError
-
-    producer = Producer({**kafka.producer_config(), "linger.ms": 0})
-    producer.produce(topic, value=value, key=key.encode(), headers=[("producer", b"ner-stage run")])
-    if producer.flush(30):
-        raise DeliveryError("the sample ticket was not acknowledged by the broker")
-
-
-def _end_offsets(consumer, topics: list[str]) -> list:
-    from confluent_kafka import TopicPartition
-
-    parts = []
-    for topic in topics:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        for p in meta.partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            parts.append(TopicPartition(topic, p, high))
-    return parts
+def _encoded(codec, topic: str, docs: list[tuple[str, dict | None]]) -> list[tuple[str, bytes]]:
+    """The sample documents in the topic's format; the poison one as JSON with an empty text."""
+    return [(key, codec.encode(doc, "document", topic) if doc is not None else b'{"id": "poison", "text": ""}')
+            for key, doc in docs]
 
 
 def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s: float, alive=lambda: True):
@@ -171,7 +136,8 @@ def _read_back(consumer, kafka, codec, keys: set[str], expected: int, timeout_s:
     seen = 0
     deadline = time.monotonic() + timeout_s
     while seen < expected and time.monotonic() < deadline and alive():
-        msg = consumer.poll(0.2)
+        batch = consumer.consume(1, 0.2)
+        msg = batch[0] if batch else None
         if msg is None or msg.error():
             continue
         key = (msg.key() or b"").decode("utf-8", "replace")
@@ -254,9 +220,8 @@ def _interrupt(signum, _frame) -> None:
 def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: list[str], config,
            records: RecordSettings | None = None, security: dict | None = None) -> int:
     """Run the stage; the exit status (a failed worker's, else 0)."""
-    from confluent_kafka import Consumer
-
     from pipeline.devtools.brokers import admin, embedded
+    from pipeline.kafka.clients import Clients
     from pipeline.kafka.supervisor import StageSettings, build_worker, exit_status
     from pipeline.redact import RedactSettings
     from schemas.codec import create_codec
@@ -312,15 +277,17 @@ def _stage(stack: ExitStack, settings: RunSettings, model, decode, model_flags: 
          f"{run_tickets.TOPIC} in place (--text-fields {','.join(run_tickets.RECORD_VIEW['text_fields'])})")
 
     codec = create_codec(kafka.format)
-    reader = Consumer({**kafka.consumer_config(), "group.id": f"ner-stage-run-reader-{uuid.uuid4().hex[:8]}"})
+    clients = Clients()  # the worker's client factory: broker errors come typed, as the worker's do
+    reader = clients.consumer({**kafka.consumer_config(), "group.id": f"ner-stage-run-reader-{uuid.uuid4().hex[:8]}"})
     stack.callback(reader.close)
-    reader.assign(_end_offsets(reader, [*outputs, run_tickets.OUTPUTS["entities_topic"],
-                                        run_tickets.OUTPUTS["redacted_topic"]]))
+    reader.assign_at_end([*outputs, run_tickets.OUTPUTS["entities_topic"], run_tickets.OUTPUTS["redacted_topic"]],
+                         timeout=10)
     run_id = f"run-{uuid.uuid4().hex[:6]}"
     docs = _sample_documents(run_id, SAMPLE_TEXTS)
-    _produce(kafka, codec, docs)
+    producer = clients.producer({**kafka.producer_config(), "linger.ms": 0})
+    _produce(producer, kafka.input[0], _encoded(codec, kafka.input[0], docs), "sample documents were")
     ticket_key, ticket_value = run_tickets.ticket_record(f"{run_id}-ticket")
-    _produce_raw(kafka, run_tickets.TOPIC, ticket_key, ticket_value)
+    _produce(producer, run_tickets.TOPIC, [(ticket_key, ticket_value)], "the sample ticket was")
     per_doc = len([t for t in (kafka.entities_topic, kafka.redacted_topic) if t])
     expected = (len(docs) - 1) * per_doc + (1 if kafka.dlq_topic else 0) + 2
     _say(f"produced {len(docs)} sample documents to {kafka.input[0]} and a ticket to {run_tickets.TOPIC}; "
