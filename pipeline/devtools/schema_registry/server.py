@@ -25,7 +25,7 @@ from pathlib import Path
 import structlog
 
 from engines.cache import locked as _locked
-from pipeline.devtools.brokers.apache.artifacts import Progress
+from pipeline.devtools.maven import Progress
 from pipeline.devtools.processes import die_with_parent, free_port, terminate_process
 from pipeline.devtools.schema_registry.artifacts import build_jar, java_for_registry
 from pipeline.kafka.errors import KafkaStageError

@@ -56,7 +56,7 @@ def test_a_failing_maven_is_an_artifact_error_with_its_message(monkeypatch, tmp_
 
 
 def test_pom_pins_the_version_of_the_compose_file():
-    compose = (artifacts.POM.parents[3] / "docker-compose.yml").read_text()
+    compose = (artifacts.POM.parents[4] / "docker-compose.yml").read_text()
     assert f"apache/kafka:{artifacts.KAFKA_VERSION}" in compose
     assert f"<kafka.version>{artifacts.KAFKA_VERSION}</kafka.version>" in artifacts.POM.read_text()
 

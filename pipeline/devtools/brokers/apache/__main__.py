@@ -7,23 +7,16 @@ missing (java, mvn, Maven Central) when Apache Kafka cannot be prepared here.
 from __future__ import annotations
 
 import sys
-import time
+from pathlib import Path
 
 from pipeline.devtools.brokers.apache.artifacts import ApacheKafkaUnavailableError, java_executable, resolve_classpath
+from pipeline.devtools.maven import Progress, prepare_main
 
 
-def main() -> int:
-    started = time.monotonic()
-    try:
-        java_executable()
-        directory = resolve_classpath(progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except ApacheKafkaUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Apache Kafka jars ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    print(directory)
-    return 0
+def _prepare(progress: Progress) -> Path:
+    java_executable()
+    return resolve_classpath(progress=progress)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(prepare_main("Apache Kafka jars", _prepare, ApacheKafkaUnavailableError))

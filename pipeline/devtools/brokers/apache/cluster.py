@@ -31,8 +31,9 @@ from pathlib import Path
 import structlog
 
 from pipeline.devtools.brokers.admin import LocalBrokerError, admin_client, create_topics, delete_topics
-from pipeline.devtools.brokers.apache.artifacts import Progress, java_executable, resolve_classpath
+from pipeline.devtools.brokers.apache.artifacts import java_executable, resolve_classpath
 from pipeline.devtools.brokers.apache.security import Security, SecurityMaterial
+from pipeline.devtools.maven import Progress
 from pipeline.devtools.processes import die_with_parent, free_port, terminate_process
 
 log = structlog.get_logger(__name__)
