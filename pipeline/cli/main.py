@@ -39,30 +39,37 @@ def _workbench() -> dict[str, tuple[str, str]]:
     return workbench
 
 
-#: the workbench's commands (a checkout or an editable install), listed in their own section
-WORKBENCH = _workbench()
-COMMANDS.update(WORKBENCH)
+#: help section -> its commands; the workbench's where it is installed (a checkout, an editable install)
+SECTIONS = {"Commands": dict(COMMANDS), "Development commands (pipeline.devtools)": _workbench()}
+COMMANDS.update(SECTIONS["Development commands (pipeline.devtools)"])
 
 
 class LazyGroup(click.Group):
+    """A group whose commands are imported when used: ``sections`` maps a help section's title to
+    its commands, name -> (module defining ``command``, one-line help)."""
+
+    def __init__(self, *args, sections: dict[str, dict[str, tuple[str, str]]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sections = sections
+        self.lazy = {name: entry for commands in sections.values() for name, entry in commands.items()}
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+        return list(self.lazy)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
+        if cmd_name not in self.lazy:
             return None
-        module = importlib.import_module(COMMANDS[cmd_name][0])
-        return module.command
+        return importlib.import_module(self.lazy[cmd_name][0]).command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items() if name not in WORKBENCH])
-        if WORKBENCH:
-            with formatter.section("Development commands (pipeline.devtools)"):
-                formatter.write_dl([(name, help_) for name, (_, help_) in WORKBENCH.items()])
+        for title, commands in self.sections.items():
+            if commands:
+                with formatter.section(title):
+                    formatter.write_dl([(name, help_) for name, (_, help_) in commands.items()])
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, sections=SECTIONS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ner-stage")
 def cli() -> None:
     """ner-stage: streaming named-entity recognition for Kafka pipelines and HTTP.
