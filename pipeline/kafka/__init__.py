@@ -8,7 +8,7 @@ stage errors), ``documents`` (record -> validated document, outputs), ``records`
 ``breaker`` (the dead-letter circuit breaker), ``checkpoint`` (uncommitted offsets, the open
 transaction, refused outputs), ``delivery`` (at-least-once commit order and exactly-once
 transactions), ``sender`` (producing outputs), ``metrics``, ``worker`` (the poll loop,
-rebalance, backpressure, shutdown), ``supervisor`` (``--workers N`` processes, death reports),
-``local_broker`` (an embedded Tansu broker for ``ner-stage run`` and tests).
+rebalance, backpressure, shutdown), ``supervisor`` (``--workers N`` processes, death reports).
+The local brokers for ``ner-stage run`` and the tests are the workbench's (``pipeline.devtools``).
 Importing this package does not import confluent-kafka.
 """

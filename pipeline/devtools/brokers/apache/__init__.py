@@ -11,7 +11,7 @@ Errors::
     │   ├── JavaNotFoundError         no java 17+ on PATH
     │   ├── MavenNotFoundError        no mvn on PATH and the jars are not cached
     │   └── ArtifactResolveError      Maven could not fetch the jars
-    └── LocalBrokerError (pipeline.kafka.local_broker)   the broker did not start or answer
+    └── LocalBrokerError (pipeline.devtools.brokers.admin)   the broker did not start or answer
 """
 
 from pipeline.devtools.brokers.apache.artifacts import (
