@@ -50,6 +50,7 @@ import click
 
 from pipeline.cli.options import model_options, model_settings
 from pipeline.devtools.bench.common import progress, pyplot, sample_texts, save
+from pipeline.devtools.bench.in_memory import processor_seconds
 from pipeline.devtools.bench.kafka_codecs import codec_cpu, codec_stage, parse_codecs, print_codecs, wire_bytes
 from pipeline.devtools.bench.kafka_records import print_records, records_case
 
@@ -64,36 +65,6 @@ def mixed_texts(n: int, seed: int = 11) -> list[str]:
              + sample_texts(n - short - medium, 400, 700, seed=seed + 2))
     random.Random(seed).shuffle(texts)
     return texts
-
-
-class _Record:
-    """The parts of a confluent_kafka.Message the BatchProcessor reads (stage-compute pass)."""
-
-    __slots__ = ("_key", "_offset", "_value")
-
-    def __init__(self, offset: int, key: bytes, value: bytes) -> None:
-        self._offset, self._key, self._value = offset, key, value
-
-    def topic(self) -> str:
-        return "bench-input"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self):
-        return None
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 def _documents(texts: list[str]) -> list[tuple[bytes, bytes]]:
@@ -118,12 +89,7 @@ def _stage_compute(service, stage, docs: list[tuple[bytes, bytes]], batch: int) 
     processor = BatchProcessor(service, create_codec("json"), entities_topic=kafka.entities_topic,
                                redacted_topic=kafka.redacted_topic, dlq_topic=kafka.dlq_topic,
                                max_text_chars=kafka.max_text_chars, redact=stage.redact)
-    records = [_Record(i, k, v) for i, (k, v) in enumerate(docs)]
-    started = time.perf_counter()
-    for i in range(0, len(records), batch):
-        outputs = processor.run(processor.prepare(records[i : i + batch]))
-        assert all(o.kind != "dead_letter" for o in outputs), "a benchmark document was dead-lettered"
-    return time.perf_counter() - started
+    return processor_seconds(processor, docs, batch)
 
 
 def _produce(bootstrap: str, topic: str, docs: list[tuple[bytes, bytes]], client: dict | None = None) -> None:

@@ -15,11 +15,11 @@ Target (issue 20): in-place >= 0.95 of the envelope's docs/s.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import orjson
 
 from pipeline.devtools.bench.common import progress
+from pipeline.devtools.bench.in_memory import processor_seconds
 
 TARGET_IN_PLACE_VS_ENVELOPE = 0.95
 FIELDS = ["subject", "body", "comments[*].text"]
@@ -55,16 +55,9 @@ def _stages(stage, run: str):
 
 
 def _compute(service, stage, docs, batch: int) -> float:
-    from pipeline.devtools.bench.kafka import _Record
     from pipeline.kafka.supervisor import build_processor
 
-    processor = build_processor(stage, service)
-    records = [_Record(i, k, v) for i, (k, v) in enumerate(docs)]
-    started = time.perf_counter()
-    for i in range(0, len(records), batch):
-        outputs = processor.run(processor.prepare(records[i : i + batch]))
-        assert all(o.kind != "dead_letter" for o in outputs), "a benchmark record was dead-lettered"
-    return time.perf_counter() - started
+    return processor_seconds(build_processor(stage, service), docs, batch)
 
 
 def records_case(service, stage, texts: list[str], bootstrap: str, run: str, timeout_s: float,
