@@ -60,10 +60,13 @@ def build_once(cache: Path, name: str, version: str, build: Callable[[str, Path,
     return target
 
 
-def run_maven(command: list[str], *, cwd: Path | None, on_line: Callable[[str], None], timeout_s: float,
-              cannot_run: type[Exception], failed: type[Exception], doing: str, what: str) -> None:
+def run_maven(command: list[str], *, maven_repo: Path | None, cwd: Path | None, on_line: Callable[[str], None],
+              timeout_s: float, cannot_run: type[Exception], failed: type[Exception], doing: str, what: str) -> None:
     """Run Maven, each output line to ``on_line``; a typed error with Maven's own ``[ERROR]`` lines
-    when it fails (``doing``/``what`` name the work in messages: "resolving Apache Kafka")."""
+    when it fails (``doing``/``what`` name the work in messages: "resolving Apache Kafka").
+    ``maven_repo`` overrides ``~/.m2/repository`` (used to time a cold build)."""
+    if maven_repo is not None:
+        command = [*command, f"-Dmaven.repo.local={maven_repo}"]
     lines: list[str] = []
     try:
         process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

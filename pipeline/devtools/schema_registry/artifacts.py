@@ -49,9 +49,13 @@ def registry_available(cache_dir: Path | None = None) -> None:
     """Raise :class:`SchemaRegistryUnavailableError` naming what is missing, without building anything."""
     java_for_registry()
     if cached_jar(cache_dir) is None and shutil.which("mvn") is None:
-        raise SchemaRegistryUnavailableError(
-            f"Apicurio Registry {APICURIO_VERSION} is not built in {cache_dir or default_cache_dir()} and 'mvn' "
-            "is not on PATH to build it from Maven Central (Debian: apt-get install -y maven)")
+        raise _no_maven(cache_dir or default_cache_dir())
+
+
+def _no_maven(where: Path) -> SchemaRegistryUnavailableError:
+    return SchemaRegistryUnavailableError(
+        f"Apicurio Registry {APICURIO_VERSION} is not built in {where} and 'mvn' is not on PATH to build it from "
+        "Maven Central (Debian: apt-get install -y maven)")
 
 
 def build_jar(cache_dir: Path | None = None, *, progress: Progress | None = None,
@@ -70,21 +74,14 @@ def build_jar(cache_dir: Path | None = None, *, progress: Progress | None = None
         if progress:
             progress(f"Apicurio Registry {APICURIO_VERSION}: {target / JAR_NAME} ready")
 
-    def no_maven(target: Path) -> Exception:
-        return SchemaRegistryUnavailableError(
-            f"Apicurio Registry {APICURIO_VERSION} is not built in {target} and 'mvn' is not on PATH to build it "
-            "from Maven Central (Debian: apt-get install -y maven)")
-
     target = (cache_dir or default_cache_dir()) / _CACHE_NAME
-    return build_once(target.parent, _CACHE_NAME, APICURIO_VERSION, build, no_maven) / JAR_NAME
+    return build_once(target.parent, _CACHE_NAME, APICURIO_VERSION, build, _no_maven) / JAR_NAME
 
 
 def _maven_package(mvn: str, project: Path, progress: Progress | None, maven_repo: Path | None,
                    timeout_s: float) -> Path:
     command = [mvn, "-B", "-s", str(project / "settings.xml"), "-f", str(project / "pom.xml"), "package",
                "-DskipTests", f"-Dapicurio.version={APICURIO_VERSION}"]
-    if maven_repo is not None:
-        command.append(f"-Dmaven.repo.local={maven_repo}")
     downloaded = 0
 
     def on_line(line: str) -> None:
@@ -96,7 +93,7 @@ def _maven_package(mvn: str, project: Path, progress: Progress | None, maven_rep
         elif progress and "Building uber jar" in line:
             progress(f"  {downloaded} jars downloaded; Quarkus is building the registry jar")
 
-    run_maven(command, cwd=project, on_line=on_line, timeout_s=timeout_s, cannot_run=SchemaRegistryUnavailableError,
+    run_maven(command, maven_repo=maven_repo, cwd=project, on_line=on_line, timeout_s=timeout_s, cannot_run=SchemaRegistryUnavailableError,
               failed=SchemaRegistryUnavailableError, doing="building Apicurio Registry",
               what=f"build Apicurio Registry {APICURIO_VERSION}")
     jars = sorted((project / "target").glob("*-runner.jar"))

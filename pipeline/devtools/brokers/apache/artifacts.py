@@ -68,9 +68,12 @@ def apache_available(cache_dir: Path | None = None) -> None:
     """Raise :class:`ApacheKafkaUnavailableError` naming what is missing, without resolving anything."""
     java_executable()
     if cached_classpath(cache_dir) is None and shutil.which("mvn") is None:
-        raise MavenNotFoundError(
-            f"Apache Kafka {KAFKA_VERSION} is not cached in {(cache_dir or default_cache_dir())} and 'mvn' is not "
-            "on PATH to fetch it from Maven Central (Debian: apt-get install -y maven)")
+        raise _no_maven(cache_dir or default_cache_dir())
+
+
+def _no_maven(where: Path) -> MavenNotFoundError:
+    return MavenNotFoundError(f"Apache Kafka {KAFKA_VERSION} is not cached in {where} and 'mvn' is not on PATH to "
+                              "fetch it from Maven Central (Debian: apt-get install -y maven)")
 
 
 def resolve_classpath(cache_dir: Path | None = None, *, progress: Progress | None = None,
@@ -88,21 +91,14 @@ def resolve_classpath(cache_dir: Path | None = None, *, progress: Progress | Non
         if progress:
             progress(f"Apache Kafka {KAFKA_VERSION}: {sum(1 for _ in out.glob('*.jar'))} jars ready")
 
-    def no_maven(target: Path) -> Exception:
-        return MavenNotFoundError(
-            f"Apache Kafka {KAFKA_VERSION} is not cached in {target} and 'mvn' is not on PATH to fetch it "
-            "from Maven Central (Debian: apt-get install -y maven)")
-
     target = (cache_dir or default_cache_dir()) / f"kafka-{KAFKA_VERSION}"
-    return build_once(target.parent, target.name, KAFKA_VERSION, build, no_maven)
+    return build_once(target.parent, target.name, KAFKA_VERSION, build, _no_maven)
 
 
 def _copy_dependencies(mvn: str, out: Path, progress: Progress | None, maven_repo: Path | None,
                        timeout_s: float) -> None:
     command = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={out}",
                "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"]
-    if maven_repo is not None:
-        command.append(f"-Dmaven.repo.local={maven_repo}")
     downloaded = 0
 
     def on_line(line: str) -> None:
@@ -112,7 +108,7 @@ def _copy_dependencies(mvn: str, out: Path, progress: Progress | None, maven_rep
             downloaded += 1
             progress(f"  [{downloaded}] {url.rsplit('/', 1)[-1]}")
 
-    run_maven(command, cwd=None, on_line=on_line, timeout_s=timeout_s, cannot_run=MavenNotFoundError,
+    run_maven(command, maven_repo=maven_repo, cwd=None, on_line=on_line, timeout_s=timeout_s, cannot_run=MavenNotFoundError,
               failed=ArtifactResolveError, doing="resolving Apache Kafka", what=f"resolve Apache Kafka {KAFKA_VERSION}")
     if not any(out.glob("kafka_2.13-*.jar")):
         raise ArtifactResolveError(f"Maven finished but {out} holds no kafka_2.13 jar")
