@@ -93,9 +93,9 @@ def _maven_package(mvn: str, project: Path, progress: Progress | None, maven_rep
         elif progress and "Building uber jar" in line:
             progress(f"  {downloaded} jars downloaded; Quarkus is building the registry jar")
 
-    run_maven(command, maven_repo=maven_repo, cwd=project, on_line=on_line, timeout_s=timeout_s, cannot_run=SchemaRegistryUnavailableError,
-              failed=SchemaRegistryUnavailableError, doing="building Apicurio Registry",
-              what=f"build Apicurio Registry {APICURIO_VERSION}")
+    run_maven(command, maven_repo=maven_repo, cwd=project, on_line=on_line, timeout_s=timeout_s,
+              cannot_run=SchemaRegistryUnavailableError, failed=SchemaRegistryUnavailableError,
+              doing="building Apicurio Registry", what=f"build Apicurio Registry {APICURIO_VERSION}")
     jars = sorted((project / "target").glob("*-runner.jar"))
     if not jars:
         raise SchemaRegistryUnavailableError(f"Maven finished but {project / 'target'} holds no *-runner.jar")

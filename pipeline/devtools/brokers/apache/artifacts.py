@@ -108,7 +108,8 @@ def _copy_dependencies(mvn: str, out: Path, progress: Progress | None, maven_rep
             downloaded += 1
             progress(f"  [{downloaded}] {url.rsplit('/', 1)[-1]}")
 
-    run_maven(command, maven_repo=maven_repo, cwd=None, on_line=on_line, timeout_s=timeout_s, cannot_run=MavenNotFoundError,
-              failed=ArtifactResolveError, doing="resolving Apache Kafka", what=f"resolve Apache Kafka {KAFKA_VERSION}")
+    run_maven(command, maven_repo=maven_repo, cwd=None, on_line=on_line, timeout_s=timeout_s,
+              cannot_run=MavenNotFoundError, failed=ArtifactResolveError, doing="resolving Apache Kafka",
+              what=f"resolve Apache Kafka {KAFKA_VERSION}")
     if not any(out.glob("kafka_2.13-*.jar")):
         raise ArtifactResolveError(f"Maven finished but {out} holds no kafka_2.13 jar")
