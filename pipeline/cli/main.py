@@ -31,10 +31,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _workbench() -> dict[str, tuple[str, str]]:
-    """The workbench's commands, or none where ``pipeline.devtools`` is not installed."""
+    """The workbench's commands, or none where ``pipeline.devtools`` is not installed (a broken
+    one is our bug and raises)."""
     try:
         from pipeline.devtools.cli import COMMANDS as workbench  # noqa: TID251 - the one registration point
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pipeline.devtools", "pipeline.devtools.cli"):
+            raise
         return {}
     return workbench
 
