@@ -56,7 +56,7 @@ from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
 from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients, typed
-from pipeline.kafka.delivery import DeliveryTracker
+from pipeline.kafka.delivery import AtLeastOnce, ExactlyOnce
 from pipeline.kafka.errors import (
     AbortableError,
     BrokerError,
@@ -68,7 +68,8 @@ from pipeline.kafka.errors import (
 from pipeline.kafka.inflight import InFlight, keepalive_s
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import BatchProcessor, Output, Pending
-from pipeline.kafka.sender import OutputSender
+from pipeline.kafka.refusals import Refusals
+from pipeline.kafka.sender import DeliveryTracker, OutputSender
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.status import WorkerStatus
 from pipeline.kafka.txn_slots import claim
@@ -97,7 +98,7 @@ class Worker:
         self.batcher: MicroBatcher[Pending] = MicroBatcher(BatchLimits(
             settings.batch_max_records, settings.batch_max_tokens, settings.batch_max_wait_ms / 1000.0))
         clients = clients or Clients()
-        tracker = DeliveryTracker()
+        self.tracker = tracker = DeliveryTracker()
         self.inflight = InFlight(keepalive_s(settings.consumer_config(index)))
         # librdkafka's errors and log lines, throttled; an authentication failure stops the worker
         self.client_errors = errors = ClientErrors(settings.client_error_log_interval_s, index)
@@ -110,23 +111,24 @@ class Worker:
         if "transactional.id" in producer_conf:
             self.transactional_id, self._txn_slot = claim(producer_conf["transactional.id"])
             producer_conf["transactional.id"] = self.transactional_id
-        self.producer = clients.producer(producer_conf)
+        self.producer = producer = clients.producer(producer_conf)
+        letters = processor.letters
+        self.sender = OutputSender(producer)
+        self.refusals = Refusals(self.sender, tracker, letters, exactly_once=settings.exactly_once)
         try:  # bounded: a refused login, a missing ACL or a silent bootstrap is one named error
             check_access(self.consumer, settings, errors)
             with explained(settings, errors, index):
-                self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
-                                             tracker=tracker)
+                self.checkpoint = Checkpoint(ExactlyOnce(producer, self.consumer, tracker) if settings.exactly_once
+                                             else AtLeastOnce(producer, self.consumer, tracker, self.refusals))
         except BaseException:
             with contextlib.suppress(Exception):  # a fatal producer raises even from flush(): keep the first error
                 self._close(flush_s=0)
             raise
-        letters = processor.letters
         if letters.topic:  # a dead letter must fit the producer's and the topic's limits
             topic_max = clients.topic_max_bytes(settings.producer_config(index), letters.topic)
             if topic_max is None:
                 log.warning("kafka.dlq_limit_unknown", topic=letters.topic, assumed=BROKER_DEFAULT_MAX_BYTES)
             letters.max_bytes = min(self.producer.max_bytes, topic_max or BROKER_DEFAULT_MAX_BYTES)
-        self.sender = OutputSender(self.producer, self.checkpoint, letters)
         self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,
                                          self.metrics.breaker_open, self.metrics.dead_letter_share)
         self.metrics.breaker_open.set(0)
@@ -271,31 +273,36 @@ class Worker:
             return True
         self.breaker.check()
         started = time.perf_counter()
-        checkpoint = self.checkpoint
-        checkpoint.begin(batch)
+        checkpoint, refusals = self.checkpoint, self.refusals
+        checkpoint.begin()
+        refusals.begin(batch)
         try:
             outputs = self._compute(batch, keepalive=rewind)
             batch, outputs = self._still_owned(batch, outputs)
             batch, outputs, tripped = self._until_breaker(batch, outputs)  # tripped: the record that trips it
-            self.sender.send(outputs)
+            refusals.send(outputs)
             if batch:
-                checkpoint.commit(batch, self.sender.reroute)
+                if refused := checkpoint.commit(batch):  # at-least-once: nothing committed yet
+                    refusals.resend_alone(refused)
+                    checkpoint.commit(batch)  # their dead letters are untraced: a refused one is a DeliveryError
+                refusals.committed(batch)
             else:
                 checkpoint.abort()
         except (TransactionError, AbortableError) as exc:
-            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+            if (denied := denied_output(self.settings, self.tracker)) is not None:
                 with contextlib.suppress(BrokerError):
                     checkpoint.abort()
                 raise denied from exc  # an ACL, not the batch: retrying cannot help
             log.warning("kafka.batch_aborted", records=len(batch), reason=str(exc))
-            checkpoint.aborted()
+            checkpoint.abort()
+            refusals.aborted()
             if rewind:
                 self._rewind()
             return False
         except BaseException as exc:
             with contextlib.suppress(BrokerError):  # a fenced producer cannot abort: keep the first error
                 checkpoint.abort()
-            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+            if (denied := denied_output(self.settings, self.tracker)) is not None:
                 raise denied from exc
             raise
         self._count(batch, outputs, time.perf_counter() - started)
