@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 import structlog
 
 from pipeline.errors import InputError, TextTooLongError
+from pipeline.kafka.clients import PRODUCER_DEFAULT_MAX_BYTES
 from pipeline.kafka.documents import Source
 from pipeline.kafka.errors import (
     DocumentError,
@@ -52,8 +53,6 @@ from schemas.errors import InvalidUtf8Error, MalformedRecordError, RecordError, 
 
 log = structlog.get_logger(__name__)
 HEADER_PREFIX = "ner."
-#: librdkafka's default ``message.max.bytes`` (the worker replaces it with its producer's limit)
-DEFAULT_MAX_BYTES = 1_000_000
 #: room kept for librdkafka's per-record overhead and our error headers
 OVERHEAD_BYTES = 4096
 
@@ -127,9 +126,10 @@ def _size(headers: list[tuple[str, bytes]]) -> int:
 
 
 class DeadLetters:
-    """Builds the dead letter of a record whose ``error`` is set, sized to fit ``max_bytes``."""
+    """Builds the dead letter of a record whose ``error`` is set, sized to fit ``max_bytes`` (the
+    worker sets it to the smaller of its producer's and the topic's limit)."""
 
-    def __init__(self, topic: str | None, max_bytes: int) -> None:
+    def __init__(self, topic: str | None, max_bytes: int = PRODUCER_DEFAULT_MAX_BYTES) -> None:
         self.topic = topic
         self.max_bytes = max_bytes
 

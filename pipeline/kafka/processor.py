@@ -37,7 +37,7 @@ from typing import Any, Literal
 import structlog
 
 from pipeline.errors import InputError
-from pipeline.kafka.dead_letters import DEFAULT_MAX_BYTES, DeadLetters, without_ours
+from pipeline.kafka.dead_letters import DeadLetters, without_ours
 from pipeline.kafka.documents import Source, entity_record, read_document, redacted_record
 from pipeline.kafka.errors import InferenceError, OutputRefusedError, ProcessingError, RecordFailedError
 from pipeline.kafka.records import DEAD_LETTER, ENTITIES, REDACTED, Output, Pending
@@ -76,7 +76,7 @@ class BatchProcessor:
         self.max_text_chars = max_text_chars
         self.tolerant = on_error == "dead-letter"
         self.model = (service.bundle.name, service.bundle.revision)
-        self.letters = DeadLetters(dlq_topic, DEFAULT_MAX_BYTES)  # the worker sizes it to its producer
+        self.letters = DeadLetters(dlq_topic)  # the worker sizes it to its producer and the topic
         redact = redact or RedactSettings()
         # One answer per document: both output records come from the redactor's merged detections.
         self.redactor = Redactor.from_settings(redact)
