@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 import structlog
 
 from pipeline.errors import InputError, TextTooLongError
-from pipeline.kafka.clients import PRODUCER_DEFAULT_MAX_BYTES
+from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, PRODUCER_DEFAULT_MAX_BYTES
 from pipeline.kafka.documents import Source
 from pipeline.kafka.errors import (
     DocumentError,
@@ -132,6 +132,13 @@ class DeadLetters:
     def __init__(self, topic: str | None, max_bytes: int = PRODUCER_DEFAULT_MAX_BYTES) -> None:
         self.topic = topic
         self.max_bytes = max_bytes
+
+    def fit(self, producer_max: int, topic_max: int | None) -> None:
+        """A dead letter must fit the producer's and the topic's limits (Kafka's default when the
+        topic's cannot be read)."""
+        if topic_max is None:
+            log.warning("kafka.dlq_limit_unknown", topic=self.topic, assumed=BROKER_DEFAULT_MAX_BYTES)
+        self.max_bytes = min(producer_max, topic_max or BROKER_DEFAULT_MAX_BYTES)
 
     def letter(self, item: Pending, published: set[str] | None = None) -> Output | None:
         """The dead-letter output, or None (logged) when no dead-letter topic is configured.

@@ -25,6 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
 
+import structlog
+
+from pipeline.kafka.records import Output, Pending
+
+log = structlog.get_logger(__name__)
 T = TypeVar("T")
 #: Longest gap between two polls while a batch computes (shorter if the interval is short).
 KEEPALIVE_MAX_S = 1.0
@@ -39,8 +44,9 @@ def keepalive_s(consumer_config: dict) -> float:
 class InFlight:
     """Runs one batch's compute at a time; see the module docstring."""
 
-    def __init__(self, keepalive: float) -> None:
+    def __init__(self, keepalive: float, worker: int = 0) -> None:
         self.keepalive = keepalive
+        self.worker = worker  # the worker's index, for log lines
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-batch")
         #: while polling during a compute: the partitions revoked or lost meanwhile
         self.gone: set[tuple[str, int]] = set()
@@ -52,6 +58,7 @@ class InFlight:
         """``compute()``'s result (or its exception). After ``keepalive`` seconds without one,
         ``pause(True)``, then ``poll()`` (its records are held) every ``keepalive`` seconds
         until it returns, then ``pause(False)``."""
+        self.gone = set()
         future = self._pool.submit(compute)
         try:
             return future.result(timeout=self.keepalive)
@@ -69,6 +76,23 @@ class InFlight:
         finally:
             self.polling = False
             pause(False)
+
+    def forget(self, parts: set[tuple[str, int]]) -> None:
+        """Partitions leaving while a batch computes: its records of them are not produced, and
+        records held for after it are dropped (the next owner reads them all again)."""
+        self.gone |= parts
+        self.held = [m for m in self.held if (m.topic(), m.partition()) not in parts]
+
+    def still_owned(self, batch: list[Pending], outputs: list[Output]) -> tuple[list[Pending], list[Output]]:
+        """The batch and its outputs without the records of partitions that left meanwhile
+        (never produced: their next owner reads them again, no duplicate)."""
+        gone, self.gone = self.gone, set()
+        if not gone:
+            return batch, outputs
+        kept = [item for item in batch if (item.source.topic, item.source.partition) not in gone]
+        ids = {id(item) for item in kept}
+        log.info("kafka.batch_trimmed", worker=self.worker, records=len(batch), kept=len(kept))
+        return kept, [o for o in outputs if o.item is not None and id(o.item) in ids]
 
     def take_held(self) -> list[Any]:
         held, self.held = self.held, []
