@@ -1,21 +1,10 @@
 """A batch's compute on a helper thread while the worker thread keeps polling the consumer.
 
-librdkafka expels a consumer that does not poll for ``max.poll.interval.ms``: its partitions
-go to another member and its commit is refused. A batch whose engine call outlasts that
-interval (a slow engine, documents of 20,000 characters, a short interval) would then be
-re-read by the next owner, or by this worker after it rejoins, again and again: no commit, lag
-that never moves, duplicates for as long as it runs. So the compute (``BatchProcessor.run``:
-inference, decoding, redaction, encoding; no Kafka client) runs on one helper thread, and if
-it is not done after ``keepalive_s`` the worker thread polls every ``keepalive_s`` with every
-assigned partition paused until it is. Polling keeps the membership alive; records that
-arrive meanwhile (fetched before the pause) are held, in order, for after the batch.
-
-Rebalance callbacks can run in those polls. The worker then does not finish the batch inside
-the callback (its transaction is open, its outputs not yet produced): the revoked (or lost)
-partitions are remembered in :attr:`InFlight.gone`, and when the compute returns the worker
-produces and commits only the records of partitions it still owns. The others were never
-produced, so their next owner (or this worker, re-assigned) reads them again without a
-duplicate: the batch is never re-run unchanged, nor published twice.
+librdkafka expels a consumer that does not poll for ``max.poll.interval.ms``, and its batch is
+then re-read again and again. So a compute that outlasts ``keepalive_s`` is polled through with
+every partition paused (records that arrive meanwhile are held for after it), and partitions
+revoked or lost meanwhile are forgotten: their records of the batch are never produced, so
+their next owner reads them without a duplicate (docs/ARCHITECTURE.md, "Kafka stage").
 """
 
 from __future__ import annotations
