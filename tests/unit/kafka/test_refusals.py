@@ -118,10 +118,9 @@ def test_an_output_over_the_producers_limit_dead_letters_its_input_at_once():
     headers = dict(raw.produced[1]["headers"])
     assert headers["ner.error.class"] == b"OutputTooLargeError" and headers["ner.outputs.published"] == b"entities"
     assert isinstance(items[0].error, OutputTooLargeError)
-    refusals.letters.max_bytes = 10_000_000  # a dead letter over the producer's limit: misconfigured, a stage error
     items[1].error = OutputRefusedError("x", code="MSG_SIZE_TOO_LARGE")
     raw.max_bytes = 5
-    with pytest.raises(ProduceTooLargeError):
+    with pytest.raises(ProduceTooLargeError):  # a dead letter over the limit: misconfigured, a stage error
         refusals.send([refusals.letters.letter(items[1], set())])
 
 
