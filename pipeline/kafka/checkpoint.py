@@ -1,18 +1,9 @@
-"""The checkpoint: what a worker has read but not yet committed, and how a batch commits.
+"""The checkpoint: what a worker has read but not yet committed, and the batch's commit.
 
-One object owns the three things that decide what is safe to commit (quix-streams'
-``checkpointing/checkpoint.py`` is the model):
-
-- the **uncommitted offsets**: per partition, the first offset not yet committed (where an
-  exactly-once worker rewinds to after an aborted transaction);
-- the **open transaction** (or, at-least-once, the flush-then-commit order), through the
-  delivery guarantee of ``delivery.py``, whose docstring writes the order down;
-- the **refusal bookkeeping**: which outputs the broker refused, alone or in a shared record
-  batch, so a refused record ends as a dead letter instead of looping (``delivery.py``).
-
-The worker calls, per batch: :meth:`begin` (judges refusals remembered from aborted
-transactions), produces, then :meth:`commit`; on :class:`TransactionError` the batch was
-aborted: the worker calls :meth:`aborted` and rewinds with :meth:`rewind_to`.
+It holds the uncommitted offsets (per partition, the first offset not yet committed: where an
+exactly-once worker rewinds to after an aborted transaction) and the open transaction, through
+the delivery guarantee (``delivery.py``), as quix-streams' ``checkpointing/checkpoint.py`` does.
+Refused outputs are ``refusals.py``'s; docs/ARCHITECTURE.md ("Kafka stage") has the order.
 """
 
 from __future__ import annotations
@@ -21,30 +12,16 @@ from collections.abc import Iterable
 
 from confluent_kafka import TopicPartition
 
-from pipeline.kafka.clients import ConsumerClient, ProducerClient
-from pipeline.kafka.delivery import AtLeastOnce, Delivery, DeliveryTracker, ExactlyOnce, Reroute
-from pipeline.kafka.errors import OutputRefusedError
+from pipeline.kafka.delivery import Delivery
 from pipeline.kafka.records import Pending
-
-RecordKey = tuple[str, int, int]  # input topic, partition, offset
-OutputKey = tuple[RecordKey, str]  # an input record's output to one topic
+from pipeline.kafka.refusals import Refused
 
 
 class Checkpoint:
-    def __init__(self, producer: ProducerClient, consumer: ConsumerClient, *, exactly_once: bool,
-                 tracker: DeliveryTracker) -> None:
-        self.tracker = tracker
-        self.exactly_once = exactly_once
-        self.delivery: Delivery = (ExactlyOnce(producer, consumer, tracker) if exactly_once
-                                   else AtLeastOnce(producer, consumer, tracker))
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
         #: first offset not yet committed, per partition this worker has read from
         self.uncommitted: dict[tuple[str, int], int] = {}
-        # exactly-once, outputs the broker refused in an aborted transaction: refused in a shared
-        # record batch (send alone next time), refused alone (dead-letter the input) -> error name
-        self._suspects: set[OutputKey] = set()
-        self._refused: dict[RecordKey, str] = {}
-        self._alone: set[OutputKey] = set()
-        self._passed: set[OutputKey] = set()
 
     # -- reading ------------------------------------------------------------------------
 
@@ -63,58 +40,26 @@ class Checkpoint:
 
     # -- one batch ----------------------------------------------------------------------
 
-    def begin(self, batch: list[Pending]) -> None:
-        """Open the batch (a transaction, exactly-once). Inputs whose outputs were refused alone
-        in an aborted transaction become dead letters now; outputs refused in a shared record
-        batch will be sent alone (:meth:`sends_alone`)."""
-        self._alone, self._passed = set(), set()
-        if self._refused or self._suspects:
-            keys = {item.key for item in batch}
-            for item in batch:
-                code = self._refused.get(item.key)
-                if code is not None and item.error is None:
-                    item.error = OutputRefusedError("the broker refused an output of this record", code=code)
-            self._alone = {o for o in self._suspects if o[0] in keys}
-            self._suspects -= self._alone
+    def begin(self) -> None:
+        """Open the batch (a transaction, exactly-once)."""
         self.delivery.begin()
 
-    def sends_alone(self, item: Pending, topic: str) -> bool:
-        return (item.key, topic) in self._alone
-
-    def passed_alone(self, item: Pending, topic: str) -> None:
-        """An output sent alone was acknowledged: it is innocent."""
-        self._passed.add((item.key, topic))
-
-    def commit(self, batch: list[Pending], reroute: Reroute | None = None) -> None:
-        """Commit the batch's outputs and offsets (:class:`TransactionError`: aborted, re-read it)."""
+    def commit(self, batch: list[Pending]) -> list[Refused]:
+        """Commit the batch's outputs and offsets (:class:`TransactionError`: aborted, re-read
+        it). At-least-once, outputs refused for what they are come back and nothing is
+        committed: settle them (``Refusals.resend_alone``), then commit again."""
         offsets = next_offsets(batch)
-        lost = self.delivery.complete(offsets, reroute)
+        done = self.delivery.complete(offsets)
+        if done.refused:
+            return done.refused
         for tp in offsets:
-            if (tp.topic, tp.partition) not in lost:
+            if (tp.topic, tp.partition) not in done.reassigned:
                 self.uncommitted[(tp.topic, tp.partition)] = tp.offset
-        if self._refused or self._suspects:  # committed: these inputs are settled
-            settled = {item.key for item in batch}
-            self._suspects = {o for o in self._suspects if o[0] not in settled}
-            for key in settled:
-                self._refused.pop(key, None)
+        return []
 
     def abort(self) -> None:
         """Abort the open transaction, if any (the batch will be re-read)."""
         self.delivery.abort()
-
-    def aborted(self) -> None:
-        """Exactly-once, the batch's transaction failed: abort it (if still open) and remember
-        which outputs the broker refused, alone or not, for when the records are re-read."""
-        self.delivery.abort()
-        for out, code in self.tracker.rejected:
-            okey = (out.item.key, out.topic)
-            if okey in self._alone:
-                self._refused[okey[0]] = code
-            else:
-                self._suspects.add(okey)
-        # sent alone and acknowledged: innocent; not judged yet (the transaction failed first): again
-        self._suspects |= {o for o in self._alone - self._passed if o[0] not in self._refused}
-        self._alone = set()
 
 
 def next_offsets(batch: list[Pending]) -> list[TopicPartition]:

@@ -1,33 +1,10 @@
-"""Dead letters: the original record plus headers saying what went wrong. The one place that
-builds them (:class:`DeadLetters`); the worker produces them like any other output.
+"""Dead letters: the one place that builds them (:class:`DeadLetters`), sized to fit.
 
-Key, value and headers are copied, so the record can be re-driven to the input topic after a
-fix (docs/OPERATIONS.md). Incoming ``ner.*`` headers, in any case (``NER.error.class``), are
-dropped from the copy: that namespace is ours, so a producer cannot plant fake error or source
-headers. Ours (UTF-8)::
-
-    ner.error.class       exception class name, e.g. InvalidUtf8Error
-    ner.error.message     a fixed text per error class (never record content, see MESSAGES)
-    ner.error.timestamp   when it was dead-lettered, ISO 8601 UTC
-    ner.source.topic      where the record was read from
-    ner.source.partition
-    ner.source.offset
-    ner.source.timestamp  the input record's timestamp in ms since the epoch ('' if none)
-    ner.outputs.published only when an OUTPUT of the record failed (OutputTooLargeError,
-                          OutputRefusedError): which of its outputs did go out before,
-                          ``entities``, ``redacted``, ``entities,redacted`` or '' (none); a
-                          re-drive skips them (docs/OPERATIONS.md)
-
-A record whose original bytes do not fit the dead-letter topic (the producer's
-``message.max.bytes`` or the topic's ``max.message.bytes``, whichever is smaller) carries a
-prefix of its value and::
-
-    ner.original.size       the original value's length in bytes
-    ner.original.sha256     hex SHA-256 of the original value
-    ner.original.truncated  "true"
-
-(and, if the input headers are the bulk, ``ner.original.headers_dropped=true``; a key over a
-quarter of the limit is cut too: ``ner.original.key_size``, ``ner.original.key_truncated=true``).
+A dead letter is the original record (key, value, headers minus incoming ``ner.*``, a namespace
+that is ours in any case, so a producer cannot plant fake error headers) plus ``ner.error.*``
+and ``ner.source.*`` headers, so it can be re-driven after a fix (docs/OPERATIONS.md). The
+message is a fixed text per error class, never record content. A record over the dead-letter
+limit is cut to a prefix and marked ``ner.original.*``; docs/KAFKA_CONTRACTS.md lists every header.
 """
 
 from __future__ import annotations
@@ -38,6 +15,7 @@ from datetime import UTC, datetime
 import structlog
 
 from pipeline.errors import InputError, TextTooLongError
+from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, PRODUCER_DEFAULT_MAX_BYTES
 from pipeline.kafka.documents import Source
 from pipeline.kafka.errors import (
     DocumentError,
@@ -52,8 +30,6 @@ from schemas.errors import InvalidUtf8Error, MalformedRecordError, RecordError, 
 
 log = structlog.get_logger(__name__)
 HEADER_PREFIX = "ner."
-#: librdkafka's default ``message.max.bytes`` (the worker replaces it with its producer's limit)
-DEFAULT_MAX_BYTES = 1_000_000
 #: room kept for librdkafka's per-record overhead and our error headers
 OVERHEAD_BYTES = 4096
 
@@ -127,11 +103,19 @@ def _size(headers: list[tuple[str, bytes]]) -> int:
 
 
 class DeadLetters:
-    """Builds the dead letter of a record whose ``error`` is set, sized to fit ``max_bytes``."""
+    """Builds the dead letter of a record whose ``error`` is set, sized to fit ``max_bytes`` (the
+    worker sets it to the smaller of its producer's and the topic's limit)."""
 
-    def __init__(self, topic: str | None, max_bytes: int) -> None:
+    def __init__(self, topic: str | None, max_bytes: int = PRODUCER_DEFAULT_MAX_BYTES) -> None:
         self.topic = topic
         self.max_bytes = max_bytes
+
+    def fit(self, producer_max: int, topic_max: int | None) -> None:
+        """A dead letter must fit the producer's and the topic's limits (Kafka's default when the
+        topic's cannot be read)."""
+        if topic_max is None:
+            log.warning("kafka.dlq_limit_unknown", topic=self.topic, assumed=BROKER_DEFAULT_MAX_BYTES)
+        self.max_bytes = min(producer_max, topic_max or BROKER_DEFAULT_MAX_BYTES)
 
     def letter(self, item: Pending, published: set[str] | None = None) -> Output | None:
         """The dead-letter output, or None (logged) when no dead-letter topic is configured.

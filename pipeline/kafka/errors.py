@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from engines.errors import NerStageError
 from pipeline.errors import DeliveryError, InputError
-from schemas.errors import RecordError
 
 __all__ = ["DeliveryError"]  # re-exported: one class for Kafka outputs and HTTP callbacks
 
@@ -136,7 +135,3 @@ class ProcessingError(KafkaStageError):
 class DeadLetterBreakerError(KafkaStageError):
     """More than the allowed share of the last N records went to the dead-letter topic."""
 
-
-def is_record_error(exc: BaseException) -> bool:
-    """True for errors that belong to one record (dead-lettered), False for stage errors."""
-    return isinstance(exc, RecordError | InputError)

@@ -1,21 +1,10 @@
 """A batch's compute on a helper thread while the worker thread keeps polling the consumer.
 
-librdkafka expels a consumer that does not poll for ``max.poll.interval.ms``: its partitions
-go to another member and its commit is refused. A batch whose engine call outlasts that
-interval (a slow engine, documents of 20,000 characters, a short interval) would then be
-re-read by the next owner, or by this worker after it rejoins, again and again: no commit, lag
-that never moves, duplicates for as long as it runs. So the compute (``BatchProcessor.run``:
-inference, decoding, redaction, encoding; no Kafka client) runs on one helper thread, and if
-it is not done after ``keepalive_s`` the worker thread polls every ``keepalive_s`` with every
-assigned partition paused until it is. Polling keeps the membership alive; records that
-arrive meanwhile (fetched before the pause) are held, in order, for after the batch.
-
-Rebalance callbacks can run in those polls. The worker then does not finish the batch inside
-the callback (its transaction is open, its outputs not yet produced): the revoked (or lost)
-partitions are remembered in :attr:`InFlight.gone`, and when the compute returns the worker
-produces and commits only the records of partitions it still owns. The others were never
-produced, so their next owner (or this worker, re-assigned) reads them again without a
-duplicate: the batch is never re-run unchanged, nor published twice.
+librdkafka expels a consumer that does not poll for ``max.poll.interval.ms``, and its batch is
+then re-read again and again. So a compute that outlasts ``keepalive_s`` is polled through with
+every partition paused (records that arrive meanwhile are held for after it), and partitions
+revoked or lost meanwhile are forgotten: their records of the batch are never produced, so
+their next owner reads them without a duplicate (docs/ARCHITECTURE.md, "Kafka stage").
 """
 
 from __future__ import annotations
@@ -25,6 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
 
+import structlog
+
+from pipeline.kafka.records import Output, Pending
+
+log = structlog.get_logger(__name__)
 T = TypeVar("T")
 #: Longest gap between two polls while a batch computes (shorter if the interval is short).
 KEEPALIVE_MAX_S = 1.0
@@ -39,8 +33,9 @@ def keepalive_s(consumer_config: dict) -> float:
 class InFlight:
     """Runs one batch's compute at a time; see the module docstring."""
 
-    def __init__(self, keepalive: float) -> None:
+    def __init__(self, keepalive: float, worker: int = 0) -> None:
         self.keepalive = keepalive
+        self.worker = worker  # the worker's index, for log lines
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-batch")
         #: while polling during a compute: the partitions revoked or lost meanwhile
         self.gone: set[tuple[str, int]] = set()
@@ -52,6 +47,7 @@ class InFlight:
         """``compute()``'s result (or its exception). After ``keepalive`` seconds without one,
         ``pause(True)``, then ``poll()`` (its records are held) every ``keepalive`` seconds
         until it returns, then ``pause(False)``."""
+        self.gone = set()
         future = self._pool.submit(compute)
         try:
             return future.result(timeout=self.keepalive)
@@ -69,6 +65,23 @@ class InFlight:
         finally:
             self.polling = False
             pause(False)
+
+    def forget(self, parts: set[tuple[str, int]]) -> None:
+        """Partitions leaving while a batch computes: its records of them are not produced, and
+        records held for after it are dropped (the next owner reads them all again)."""
+        self.gone |= parts
+        self.held = [m for m in self.held if (m.topic(), m.partition()) not in parts]
+
+    def still_owned(self, batch: list[Pending], outputs: list[Output]) -> tuple[list[Pending], list[Output]]:
+        """The batch and its outputs without the records of partitions that left meanwhile
+        (never produced: their next owner reads them again, no duplicate)."""
+        gone, self.gone = self.gone, set()
+        if not gone:
+            return batch, outputs
+        kept = [item for item in batch if (item.source.topic, item.source.partition) not in gone]
+        ids = {id(item) for item in kept}
+        log.info("kafka.batch_trimmed", worker=self.worker, records=len(batch), kept=len(kept))
+        return kept, [o for o in outputs if o.item is not None and id(o.item) in ids]
 
     def take_held(self) -> list[Any]:
         held, self.held = self.held, []

@@ -1,32 +1,14 @@
 """One micro-batch, records in -> output records out: decode, tokenize, infer, redact, encode.
 
-No Kafka client here (records only need ``topic() partition() offset() key() value()
-headers() timestamp()``), so every per-record rule is testable without a broker.
-
-Why two steps: :meth:`BatchProcessor.prepare` runs when records arrive, decoding them and
-tokenizing all texts of a poll in ONE ``NerService.encode`` call; the token counts feed the
-micro-batcher's budget and the encodings are reused by inference, so a text is tokenized
-once. :meth:`BatchProcessor.run` then does ONE ``NerService.infer`` for the batch and turns
-logits into entities exactly as ``NerService.entities`` does (same options, same decode
-functions), so Kafka results equal the service's. The redacted output reuses those entities
-(``Redactor.redact_spans``): the model runs once per document for both output topics.
-
-Errors (``pipeline.kafka.errors``): a record error (bytes that do not decode, a document that
-breaks the contract, text too long, an output that cannot be encoded) dead-letters that record
-only. Anything else raised by the tokenizer, the engine, the decoder or the redactor is a
-stage error: with ``on_error="stop"`` (the default) it propagates as
-:class:`ProcessingError` / :class:`InferenceError` and the worker stops before the batch
-commits, so a bug or a broken model never diverts healthy documents into the dead-letter
-topic. With ``on_error="dead-letter"`` (Kafka Connect's ``errors.tolerance=all``) the failing
-step is retried record by record and the records that still fail are dead-lettered as
-:class:`RecordFailedError`; an engine that fails on every record of a batch still stops it.
-
-Output records copy the input key and headers, minus incoming ``ner.*`` headers (ours).
-
-Records are read through a record view (``pipeline.records``): by default today's
-``{"id", "text"}`` document; with ``--text-fields`` any record, one document per record, and
-with ``--redacted-mode in-place`` the redacted output is the input record itself, rewritten,
-produced to the input's partition number (modulo the output's partitions) whatever its key.
+No Kafka client here, so every per-record rule is testable without a broker. Two steps:
+:meth:`BatchProcessor.prepare` decodes records as they arrive and tokenizes a poll's texts in
+ONE call (the counts feed the batcher's token budget; the encodings are reused), and
+:meth:`BatchProcessor.run` does ONE ``NerService.infer`` per batch, decoded as
+``NerService.entities`` does, so Kafka results equal the service's; redaction reuses those
+entities, so the model runs once per document for both outputs. A record error dead-letters
+that record only; anything else is a stage error that stops the worker before the batch
+commits, unless ``on_error="dead-letter"`` retries the failing step record by record
+(docs/ARCHITECTURE.md, "Kafka stage"; docs/OPERATIONS.md, "Errors").
 """
 
 from __future__ import annotations
@@ -37,7 +19,7 @@ from typing import Any, Literal
 import structlog
 
 from pipeline.errors import InputError
-from pipeline.kafka.dead_letters import DEFAULT_MAX_BYTES, DeadLetters, without_ours
+from pipeline.kafka.dead_letters import DeadLetters, without_ours
 from pipeline.kafka.documents import Source, entity_record, read_document, redacted_record
 from pipeline.kafka.errors import InferenceError, OutputRefusedError, ProcessingError, RecordFailedError
 from pipeline.kafka.records import DEAD_LETTER, ENTITIES, REDACTED, Output, Pending
@@ -76,7 +58,7 @@ class BatchProcessor:
         self.max_text_chars = max_text_chars
         self.tolerant = on_error == "dead-letter"
         self.model = (service.bundle.name, service.bundle.revision)
-        self.letters = DeadLetters(dlq_topic, DEFAULT_MAX_BYTES)  # the worker sizes it to its producer
+        self.letters = DeadLetters(dlq_topic)  # the worker sizes it to its producer and the topic
         redact = redact or RedactSettings()
         # One answer per document: both output records come from the redactor's merged detections.
         self.redactor = Redactor.from_settings(redact)

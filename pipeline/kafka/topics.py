@@ -4,7 +4,7 @@ The topics are the worker's: its ``--input`` topics and the entities, redacted a
 topics, named by the same settings (``NER_INPUT``, ``NER_ENTITIES_TOPIC`` ...). Output topics get
 the input's partition count, because the worker writes each output to its input's partition
 number; the dead-letter topic gets ``max.message.bytes`` large enough that the topic never cuts
-a dead letter before the producer's own limit (1,000,000 bytes) does.
+a dead letter before the producer's own limit (``clients.PRODUCER_DEFAULT_MAX_BYTES``) does.
 """
 
 from __future__ import annotations

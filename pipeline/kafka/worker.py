@@ -1,43 +1,13 @@
 """The Kafka worker: poll, micro-batch, infer, produce, commit; rebalance, backpressure, drain.
 
-One thread runs the loop (librdkafka does the network I/O in its own threads, and one
-engine call at a time already uses every core):
-
-1. ``consume`` up to the queue's free room, waiting at most until the oldest queued record's
-   ``batch_max_wait_ms`` runs out; :meth:`BatchProcessor.prepare` decodes the records and
-   tokenizes their texts in one call; they join the :class:`MicroBatcher` in arrival order;
-2. when a batch is ready (count, token budget or max wait), :meth:`Worker._process` runs it:
-   ONE engine call (``processor.py``; on a helper thread, and if it is slow the loop keeps
-   polling with the partitions paused so ``max.poll.interval.ms`` never expels the worker
-   mid-batch: ``inflight.py``), outputs produced (``sender.py``), then the commit
-   (``checkpoint.py`` owns the uncommitted offsets and the open transaction; ``delivery.py``
-   writes the order down: at-least-once flushes until every output is acknowledged, then
-   commits; exactly-once commits a transaction holding the outputs and the offsets, or
-   aborts it and the worker rewinds the consumer);
-3. backpressure: when ``queue_max_records`` records are queued, every assigned partition is
-   paused (librdkafka stops fetching) until the queue is back to half.
-
-Errors: a record error dead-letters that record and the stream goes on; a stage error (our
-bug, a failing engine, the broker; ``errors.py``) propagates out of :meth:`Worker.run`
-before the batch commits, and nothing read after it is committed either. The dead-letter
-breaker (``breaker.py``) is checked record by record before a batch is produced: the records
-before the one that trips it are produced and committed, then the worker stops.
-
-All librdkafka calls go through ``clients.py`` (typed errors); tests pass fake clients.
-
-Per-partition order: records leave the batcher in arrival order and are produced in that
-order by an idempotent producer, so outputs of one input partition keep their order. Records
-with no key go to output partition ``input partition % partitions`` (librdkafka would
-scatter them at random), records with a key follow the key.
-
-Rebalance: before revoked partitions are released, their queued records are processed and
-committed (a failed transaction is aborted; the next owner re-reads from the committed
-offset). Lost partitions (session expired) are dropped without committing. A rebalance while
-a slow batch computes (``inflight.py``) leaves the revoked partitions' records unproduced,
-queued and in-flight alike: the batch commits only what the worker still owns.
-
-Shutdown: :attr:`Worker.stop` (set by SIGTERM/SIGINT) ends polling; queued records are
-processed and committed, then the consumer leaves the group and the producer is flushed.
+One thread runs the loop (librdkafka does the network I/O on its own threads, and one engine
+call at a time already uses every core): records are decoded and tokenized as they arrive
+(``processor.py``) and queued in the micro-batcher; a ready batch gets ONE engine call (on a
+helper thread while the loop keeps polling: ``inflight.py``), its outputs are produced
+(``refusals.py`` over ``sender.py``) and it commits (``checkpoint.py``, ``delivery.py``). A
+record error dead-letters that record; a stage error stops the worker before its batch
+commits, and nothing read after it is committed either. docs/ARCHITECTURE.md ("Kafka stage")
+has the rules: backpressure, per-partition order, rebalance, shutdown, the breaker.
 """
 
 from __future__ import annotations
@@ -55,8 +25,8 @@ from pipeline.kafka.access import ClientErrors, check_access, denied_output, exp
 from pipeline.kafka.batcher import BatchLimits, MicroBatcher
 from pipeline.kafka.breaker import DeadLetterBreaker
 from pipeline.kafka.checkpoint import Checkpoint
-from pipeline.kafka.clients import BROKER_DEFAULT_MAX_BYTES, Clients, typed
-from pipeline.kafka.delivery import DeliveryTracker
+from pipeline.kafka.clients import Clients, typed
+from pipeline.kafka.delivery import AtLeastOnce, ExactlyOnce
 from pipeline.kafka.errors import (
     AbortableError,
     BrokerError,
@@ -68,7 +38,8 @@ from pipeline.kafka.errors import (
 from pipeline.kafka.inflight import InFlight, keepalive_s
 from pipeline.kafka.metrics import WorkerMetrics, worker_metrics
 from pipeline.kafka.processor import BatchProcessor, Output, Pending
-from pipeline.kafka.sender import OutputSender
+from pipeline.kafka.refusals import Refusals
+from pipeline.kafka.sender import DeliveryTracker, OutputSender
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.status import WorkerStatus
 from pipeline.kafka.txn_slots import claim
@@ -97,8 +68,8 @@ class Worker:
         self.batcher: MicroBatcher[Pending] = MicroBatcher(BatchLimits(
             settings.batch_max_records, settings.batch_max_tokens, settings.batch_max_wait_ms / 1000.0))
         clients = clients or Clients()
-        tracker = DeliveryTracker()
-        self.inflight = InFlight(keepalive_s(settings.consumer_config(index)))
+        self.tracker = tracker = DeliveryTracker()
+        self.inflight = InFlight(keepalive_s(settings.consumer_config(index)), index)
         # librdkafka's errors and log lines, throttled; an authentication failure stops the worker
         self.client_errors = errors = ClientErrors(settings.client_error_log_interval_s, index)
         hooks = {"error_cb": errors, "logger": errors}
@@ -110,23 +81,21 @@ class Worker:
         if "transactional.id" in producer_conf:
             self.transactional_id, self._txn_slot = claim(producer_conf["transactional.id"])
             producer_conf["transactional.id"] = self.transactional_id
-        self.producer = clients.producer(producer_conf)
+        self.producer = producer = clients.producer(producer_conf)
+        letters = processor.letters
+        self.sender = OutputSender(producer)
+        self.refusals = Refusals(self.sender, tracker, letters, exactly_once=settings.exactly_once)
         try:  # bounded: a refused login, a missing ACL or a silent bootstrap is one named error
             check_access(self.consumer, settings, errors)
             with explained(settings, errors, index):
-                self.checkpoint = Checkpoint(self.producer, self.consumer, exactly_once=settings.exactly_once,
-                                             tracker=tracker)
+                self.checkpoint = Checkpoint(ExactlyOnce(producer, self.consumer, tracker) if settings.exactly_once
+                                             else AtLeastOnce(producer, self.consumer, tracker, self.refusals))
         except BaseException:
             with contextlib.suppress(Exception):  # a fatal producer raises even from flush(): keep the first error
                 self._close(flush_s=0)
             raise
-        letters = processor.letters
-        if letters.topic:  # a dead letter must fit the producer's and the topic's limits
-            topic_max = clients.topic_max_bytes(settings.producer_config(index), letters.topic)
-            if topic_max is None:
-                log.warning("kafka.dlq_limit_unknown", topic=letters.topic, assumed=BROKER_DEFAULT_MAX_BYTES)
-            letters.max_bytes = min(self.producer.max_bytes, topic_max or BROKER_DEFAULT_MAX_BYTES)
-        self.sender = OutputSender(self.producer, self.checkpoint, letters)
+        if letters.topic:
+            letters.fit(producer.max_bytes, clients.topic_max_bytes(settings.producer_config(index), letters.topic))
         self.breaker = DeadLetterBreaker(settings.dead_letter_max_share, settings.dead_letter_window,
                                          self.metrics.breaker_open, self.metrics.dead_letter_share)
         self.metrics.breaker_open.set(0)
@@ -271,31 +240,36 @@ class Worker:
             return True
         self.breaker.check()
         started = time.perf_counter()
-        checkpoint = self.checkpoint
-        checkpoint.begin(batch)
+        checkpoint, refusals = self.checkpoint, self.refusals
+        checkpoint.begin()
+        refusals.begin(batch)
         try:
             outputs = self._compute(batch, keepalive=rewind)
-            batch, outputs = self._still_owned(batch, outputs)
+            batch, outputs = self.inflight.still_owned(batch, outputs)
             batch, outputs, tripped = self._until_breaker(batch, outputs)  # tripped: the record that trips it
-            self.sender.send(outputs)
+            refusals.send(outputs)
             if batch:
-                checkpoint.commit(batch, self.sender.reroute)
+                if refused := checkpoint.commit(batch):  # at-least-once: nothing committed yet
+                    refusals.resend_alone(refused)
+                    checkpoint.commit(batch)  # their dead letters are untraced: a refused one is a DeliveryError
+                refusals.committed(batch)
             else:
                 checkpoint.abort()
         except (TransactionError, AbortableError) as exc:
-            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+            if (denied := denied_output(self.settings, self.tracker)) is not None:
                 with contextlib.suppress(BrokerError):
                     checkpoint.abort()
                 raise denied from exc  # an ACL, not the batch: retrying cannot help
             log.warning("kafka.batch_aborted", records=len(batch), reason=str(exc))
-            checkpoint.aborted()
+            checkpoint.abort()
+            refusals.aborted()
             if rewind:
                 self._rewind()
             return False
         except BaseException as exc:
             with contextlib.suppress(BrokerError):  # a fenced producer cannot abort: keep the first error
                 checkpoint.abort()
-            if (denied := denied_output(self.settings, checkpoint.tracker)) is not None:
+            if (denied := denied_output(self.settings, self.tracker)) is not None:
                 raise denied from exc
             raise
         self._count(batch, outputs, time.perf_counter() - started)
@@ -315,7 +289,6 @@ class Worker:
         where librdkafka is already being polled)."""
         if not keepalive:
             return self.processor.run(batch)
-        self.inflight.gone = set()
         return self.inflight.run(lambda: self.processor.run(batch),
                                  lambda: self.consumer.consume(CONSUME_MAX, 0), self._pause_while_computing)
 
@@ -326,17 +299,6 @@ class Worker:
             parts = [TopicPartition(t, p) for t, p in self._assigned]
             if parts:
                 (self.consumer.pause if paused else self.consumer.resume)(parts)
-
-    def _still_owned(self, batch: list[Pending], outputs: list[Output]) -> tuple[list[Pending], list[Output]]:
-        """Without the records of partitions revoked or lost while the batch computed (never
-        produced: their next owner reads them again, no duplicate)."""
-        gone, self.inflight.gone = self.inflight.gone, set()
-        if not gone:
-            return batch, outputs
-        kept = [item for item in batch if (item.source.topic, item.source.partition) not in gone]
-        ids = {id(item) for item in kept}
-        log.info("kafka.batch_trimmed", worker=self.index, records=len(batch), kept=len(kept))
-        return kept, [o for o in outputs if o.item is not None and id(o.item) in ids]
 
     def _until_breaker(self, batch: list[Pending], outputs: list[Output]
                        ) -> tuple[list[Pending], list[Output], Pending | None]:
@@ -406,7 +368,7 @@ class Worker:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         items = self.batcher.drop(lambda item: (item.source.topic, item.source.partition) not in revoked)
         if self.inflight.polling:  # inside a batch's compute: nothing of theirs was produced, leave it all
-            self._forget_while_computing(revoked)
+            self.inflight.forget(revoked)
             items = []
         if self._failed:
             items = []
@@ -422,15 +384,9 @@ class Worker:
         lost = {(tp.topic, tp.partition) for tp in partitions}
         dropped = self.batcher.drop(lambda item: (item.source.topic, item.source.partition) not in lost)
         if self.inflight.polling:
-            self._forget_while_computing(lost)
+            self.inflight.forget(lost)
         self._release(lost)
         log.warning("kafka.partitions_lost", worker=self.index, partitions=len(lost), dropped=len(dropped))
-
-    def _forget_while_computing(self, parts: set[tuple[str, int]]) -> None:
-        """Partitions leaving while a batch computes: its records of them are not produced, and
-        records held for after it are dropped (the next owner reads them all again)."""
-        self.inflight.gone |= parts
-        self.inflight.held = [m for m in self.inflight.held if (m.topic(), m.partition()) not in parts]
 
     def _release(self, parts: set[tuple[str, int]]) -> None:
         self._assigned -= parts
