@@ -1,0 +1,95 @@
+"""No import cycle inside ``pipeline/``, ``schemas/`` and ``engines/``: dependencies point one way.
+
+The graph is built from the source with ``ast``: every import (module level, inside functions,
+under ``TYPE_CHECKING``) that names a module of this repository, resolved to that module (``from
+pkg import sub`` is an edge to ``pkg.sub`` when it is a module, else to ``pkg``). The workbench
+(``pipeline/bench``, ``pipeline/devtools``) is left out: development tooling, not the runtime.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("pipeline", "schemas", "engines")
+EXCLUDED = ("pipeline/bench", "pipeline/devtools")
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT)
+            if any(rel.as_posix().startswith(f"{prefix}/") for prefix in EXCLUDED):
+                continue
+            parts = rel.with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([node.module] if node.module else [])])
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            targets.update(t for t in (_resolve(n, modules) for n in names) if t and t != module)
+        graph[module] = targets
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as ``[a, b, ..., a]``, or None (iterative depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(graph):
+        if start in state:
+            continue
+        path, stack = [start], [iter(sorted(graph[start]))]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(graph.get(nxt, ()))))
+    return None
+
+
+def test_the_graph_sees_the_imports_it_must():
+    """The walk is not vacuous: module-level, function-level and ``from pkg import sub`` edges."""
+    graph = import_graph(_modules())
+    assert "pipeline.http.metrics" in graph["pipeline.http.routes"]  # imported inside the /metrics route
+    assert "schemas.registry" in graph["schemas.codec"]  # imported inside create_codec
+    assert "pipeline.http.hf_api" in graph["pipeline.http.app"]  # from pipeline.http import hf_api
+
+
+def test_a_cycle_is_found_and_printed():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle():
+    cycle = find_cycle(import_graph(_modules()))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
