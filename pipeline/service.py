@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 
@@ -37,11 +37,13 @@ from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions, scree
 from pipeline.see_through import see_through
 from pipeline.spans import Entity
 from pipeline.tokenize import Direction, EncodedText, TextEncoder
+from schemas.http import Aggregation
 
 if TYPE_CHECKING:
     from pipeline.config import DecodeSettings, ModelSettings
 
-AGGREGATIONS = ("none", "simple", "first", "average", "max")
+#: The aggregation strategies, as ``/predict_tokens`` names them (``schemas.http.Aggregation``).
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class NerService:
         entity_options = None
         if decode is not None:
             entity_options = PredictOptions(
-                aggregation=decode.aggregation if decode.aggregation != "none" else "first",
+                aggregation=decode.aggregation,
                 merge_adjacent=decode.merge_adjacent,
                 threshold=decode.threshold,
                 label_thresholds=dict(decode.label_thresholds),

@@ -194,10 +194,6 @@ class Batcher:
             return self._finish(request, finish)
         return await loop.run_in_executor(self._pool, self._finish, request, finish)
 
-    async def predict(self, texts: Sequence[str], options: PredictOptions | None = None) -> bytes:
-        """``/predict_tokens`` JSON bytes (alias of :meth:`submit` without ``finish``)."""
-        return await self.submit(texts, options)  # type: ignore[return-value]
-
     async def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
         """Model entity spans per text (windowed, never truncated): ``/redact`` shares engine calls,
         the token budget and the 429 back-pressure with ``/predict_tokens``."""
@@ -217,8 +213,7 @@ class Batcher:
             return None
         docs = self.service.encode(texts, options)
         logits = self.service.infer(docs)
-        items = [self.service.items(d, lg, options) for d, lg in zip(docs, logits, strict=True)]
-        body = orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
+        body = self._items_body(options)(docs, logits)
         if self._on_round is not None:
             self._on_round(RoundStats(1, sum(len(d.widths) for d in docs), self.service.cost(docs), 0.0, 0))
         return body

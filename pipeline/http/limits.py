@@ -153,22 +153,26 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-def texts_of(request: PredictRequest, settings: HttpSettings) -> list[str]:
-    """The request's texts, flattened from BEI's ``[["text"], ...]``, checked against limits."""
-    inputs = request.inputs
+def flatten_inputs(inputs: list[list[str]] | list[str] | str) -> list[str]:
+    """``inputs`` as a list of texts: one string, ``["text", ...]`` or BEI's ``[["text"], ...]``
+    (the one place the shapes are unpacked; an inner list must hold exactly one text)."""
     if isinstance(inputs, str):
-        texts = [inputs]
-    else:
-        texts = []
-        for i, item in enumerate(inputs):
-            if isinstance(item, list):
-                if len(item) != 1:
-                    raise RequestInvalidError(
-                        f"inputs[{i}] must hold exactly one text (token classification takes no text pairs)",
-                        field=f"inputs[{i}]", limit=1)
-                item = item[0]
-            texts.append(item)
-    return check_texts(texts, settings)
+        return [inputs]
+    texts = []
+    for i, item in enumerate(inputs):
+        if isinstance(item, list):
+            if len(item) != 1:
+                raise RequestInvalidError(
+                    f"inputs[{i}] must hold exactly one text (token classification takes no text pairs)",
+                    field=f"inputs[{i}]", limit=1)
+            item = item[0]
+        texts.append(item)
+    return texts
+
+
+def texts_of(request: PredictRequest, settings: HttpSettings) -> list[str]:
+    """The request's texts, flattened, checked against limits."""
+    return check_texts(flatten_inputs(request.inputs), settings)
 
 
 def check_texts(texts: list[str], settings: HttpSettings) -> list[str]:
