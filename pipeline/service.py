@@ -1,14 +1,9 @@
 """NerService: the one inference path behind the CLI, the HTTP API and the Kafka worker.
 
 texts -> tokenize (windows or truncation) -> engine in token-budget batches -> merge windows
--> decode (HF pipeline semantics, thresholds) -> BEI items or entity spans.
-
-Batching lives here, not in engines (as in text-embeddings-inference): sequences from all
-texts of a call are sorted by length and packed greedily under ``max_batch_tokens`` padded
-tokens and ``max_batch_size`` rows, so one long text does not pad a batch of short ones.
-The Kafka micro-batcher merges records into one ``encode`` + ``infer`` call; the HTTP batcher
-schedules the same stages itself (``units`` -> ``run_units`` -> ``merge``) so that long requests
-interleave with short ones. Both count their budgets with :meth:`NerService.padded_tokens`.
+-> decode (HF pipeline semantics, thresholds) -> BEI items or entity spans. Its stages are
+public so the front doors batch across requests and records; every token budget counts in
+:meth:`NerService.padded_tokens`. See docs/ARCHITECTURE.md (One path, three front doors).
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
-"""Kafka record codecs: JSON, schemaless Avro, and Avro in Confluent Schema Registry framing.
-
-One contract per record kind, written once as Avro in ``schemas/avro/<kind>.avsc``; the JSON
-format uses the same field names and is validated against the same schema, so a producer may
-switch formats without the stage changing meaning.
-
-- ``json``: UTF-8 JSON objects. Strict: bytes that are not valid UTF-8 raise
-  :class:`InvalidUtf8Error` (never replaced with U+FFFD). A lone surrogate spelt as a JSON
-  escape (``"\\ud800"``) is valid JSON, though: in text it becomes U+FFFD, one code point for
-  one (offsets unchanged), as on every front door (:mod:`schemas.text`), so the document is
-  processed and its outputs can be encoded. In an identifier (``IDENTIFIERS``: a document's
-  ``id``) it is an :class:`InvalidUtf8Error` instead: replaced, ``a\\ud800`` and ``a\\ud801``
-  would become one id and their results could no longer be told apart. Nesting deeper than Python's recursion limit is a
-  :class:`MalformedRecordError`, not a crash. Timestamps are ISO 8601 strings.
-- ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
-  Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
-- ``avro-registry``: magic byte 0, 4-byte big-endian schema id, Avro body, as Confluent's
-  serializers write it. The writer schema is fetched by id (cached) and resolved against the
-  contract, so producers may add optional fields. Output schemas are registered under
-  ``<topic>-value`` (TopicNameStrategy). See :mod:`schemas.registry`.
+"""Kafka record codecs by format name (``create_codec``): ``json`` (UTF-8 JSON validated against
+the same Avro contract; lone surrogates escaped in text become U+FFFD, in an identifier they are
+an error), ``avro`` (schemaless, the contract as writer schema) and ``avro-registry``
+(:mod:`schemas.registry`, imported only when asked for). One contract per record kind
+(:mod:`schemas.contracts`), so a producer may switch formats without the stage changing
+meaning. Errors are typed (:mod:`schemas.errors`). See docs/KAFKA_CONTRACTS.md.
 """
 
 from __future__ import annotations

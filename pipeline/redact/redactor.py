@@ -1,12 +1,10 @@
-"""``Redactor``: model spans + pattern spans -> anonymizer, for a batch of texts.
+"""``Redactor``: model spans + pattern spans -> anonymizer, for a batch of texts; the one entry
+point of the CLI, the ``/redact`` route and the Kafka worker.
 
-The one entry point the CLI, the HTTP route and the Kafka worker use. The span source is
-anything with ``entities(texts) -> list[list[Entity]]`` (``NerService``, or a fake in tests);
-the redactor never imports the model, so redaction can be tested and run pattern-only.
-
-Nothing here logs per document (structlog's default prints to stdout, which would corrupt
-``ner-stage redact``'s JSON); callers count documents and entities in their metrics. Error
-messages name labels and offsets, never text, span values or output.
+The span source is anything with ``entities(texts) -> list[list[Entity]]`` (``NerService``, a
+fake in tests), or the caller passes the spans it has (``redact(..., model=...)``,
+``redact_spans``); the redactor never imports the model. Nothing here logs per document, and
+error messages name labels and offsets, never text. See docs/ARCHITECTURE.md (Redaction).
 """
 
 from __future__ import annotations
