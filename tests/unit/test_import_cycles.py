@@ -1,4 +1,5 @@
-"""No import cycle inside ``pipeline/``, ``schemas/`` and ``engines/``: dependencies point one way.
+"""No import cycle inside ``pipeline/``, ``schemas/`` and ``engines/``, and the layers of
+docs/ARCHITECTURE.md (Packages) hold: dependencies point one way.
 
 The graph is built from the source with ``ast``: every import (module level, inside functions,
 under ``TYPE_CHECKING``) that names a module of this repository, resolved to that module (``from
@@ -93,3 +94,28 @@ def test_a_cycle_is_found_and_printed():
 def test_no_import_cycle():
     cycle = find_cycle(import_graph(_modules()))
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+#: (importer prefix, imported prefixes it must never reach), from docs/ARCHITECTURE.md (Packages).
+NEVER = [
+    ("engines", ("pipeline", "schemas")),
+    ("schemas", ("pipeline",)),
+    ("pipeline.redact", ("pipeline.service", "pipeline.http", "pipeline.kafka", "engines")),  # spans only
+    ("pipeline.http", ("pipeline.kafka", "pipeline.cli")),
+    ("pipeline.kafka", ("pipeline.http", "pipeline.cli")),
+]
+#: The front doors and tools; every other ``pipeline`` module is the core they share.
+FRONT_DOORS = ("pipeline.http", "pipeline.kafka", "pipeline.cli", "pipeline.schema_registry")
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_dependencies_point_one_way():
+    graph = import_graph(_modules())
+    wrong = {f"{m} -> {t}" for prefix, banned in NEVER for m, targets in graph.items() if _within(m, prefix)
+             for t in targets if any(_within(t, b) for b in banned)}
+    core = [m for m in graph if _within(m, "pipeline") and not any(_within(m, d) for d in FRONT_DOORS)]
+    wrong |= {f"{m} -> {t}" for m in core for t in graph[m] if any(_within(t, d) for d in FRONT_DOORS)}
+    assert not wrong, "imports against the layers: " + "; ".join(sorted(wrong))
