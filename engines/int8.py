@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.bundle import INT8_MODEL, rampart_dir
 from engines.cache import default_cache_dir, locked
 from engines.errors import BundleError, EngineUnavailableError, NerStageError
+from engines.rampart import INT8_MODEL, rampart_dir
 
 CALIBRATION = Path(__file__).with_name("calibration") / "tune.jsonl"
 _COMPLETE = ".complete"

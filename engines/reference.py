@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.bundle import rampart_dir
 from engines.dequantize import EMBEDDINGS, embedding_table, initializers, nbits_weight
 from engines.errors import BundleError, EngineUnavailableError
+from engines.rampart import rampart_dir
 
 DEFAULT_CACHE = Path.home() / ".cache" / "ner-stage" / "rampart-hf-fp32"
 

@@ -28,6 +28,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from pipeline.errors import ConfigError
+from schemas.http import Aggregation
 
 S = TypeVar("S", bound="NerSettings")
 CONFIG_ENV = "NER_CONFIG"
@@ -214,9 +215,6 @@ def _problems(cls: type[NerSettings], exc: ValidationError) -> str:
             where = ".".join(loc) or "settings"
         problems.append(f"{where}: {err['msg']}".replace("\n", " "))
     return "invalid settings: " + "; ".join(problems)
-
-
-Aggregation = Literal["none", "simple", "first", "average", "max"]
 
 
 class ModelSettings(NerSettings):

@@ -1,14 +1,9 @@
 """NerService: the one inference path behind the CLI, the HTTP API and the Kafka worker.
 
 texts -> tokenize (windows or truncation) -> engine in token-budget batches -> merge windows
--> decode (HF pipeline semantics, thresholds) -> BEI items or entity spans.
-
-Batching lives here, not in engines (as in text-embeddings-inference): sequences from all
-texts of a call are sorted by length and packed greedily under ``max_batch_tokens`` padded
-tokens and ``max_batch_size`` rows, so one long text does not pad a batch of short ones.
-The Kafka micro-batcher merges records into one ``encode`` + ``infer`` call; the HTTP batcher
-schedules the same stages itself (``units`` -> ``run_units`` -> ``merge``) so that long requests
-interleave with short ones. Both count their budgets with :meth:`NerService.padded_tokens`.
+-> decode (HF pipeline semantics, thresholds) -> BEI items or entity spans. Its stages are
+public so the front doors batch across requests and records; every token budget counts in
+:meth:`NerService.padded_tokens`. See docs/ARCHITECTURE.md (One path, three front doors).
 """
 
 from __future__ import annotations
@@ -16,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 
@@ -37,11 +32,13 @@ from pipeline.recall import DEFAULT_RECALL_THRESHOLDS, recall_predictions, scree
 from pipeline.see_through import see_through
 from pipeline.spans import Entity
 from pipeline.tokenize import Direction, EncodedText, TextEncoder
+from schemas.http import Aggregation
 
 if TYPE_CHECKING:
     from pipeline.config import DecodeSettings, ModelSettings
 
-AGGREGATIONS = ("none", "simple", "first", "average", "max")
+#: The aggregation strategies, as ``/predict_tokens`` names them (``schemas.http.Aggregation``).
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,7 @@ class NerService:
         entity_options = None
         if decode is not None:
             entity_options = PredictOptions(
-                aggregation=decode.aggregation if decode.aggregation != "none" else "first",
+                aggregation=decode.aggregation,
                 merge_adjacent=decode.merge_adjacent,
                 threshold=decode.threshold,
                 label_thresholds=dict(decode.label_thresholds),

@@ -31,9 +31,6 @@ class Entity:
     #: ``propagated``; spans merged from several detectors join theirs with ``+``.
     source: str = "model"
 
-    def text_of(self, text: str) -> str:
-        return text[self.start : self.end]
-
     def to_dict(self, text: str | None = None) -> dict:
         out = {"label": self.label, "start": self.start, "end": self.end, "score": round(float(self.score), 6)}
         if text is not None:

@@ -1,78 +1,29 @@
-"""Kafka record codecs: JSON, schemaless Avro, and Avro in Confluent Schema Registry framing.
-
-One contract per record kind, written once as Avro in ``schemas/avro/<kind>.avsc``; the JSON
-format uses the same field names and is validated against the same schema, so a producer may
-switch formats without the stage changing meaning.
-
-- ``json``: UTF-8 JSON objects. Strict: bytes that are not valid UTF-8 raise
-  :class:`InvalidUtf8Error` (never replaced with U+FFFD). A lone surrogate spelt as a JSON
-  escape (``"\\ud800"``) is valid JSON, though: in text it becomes U+FFFD, one code point for
-  one (offsets unchanged), as on every front door (:mod:`schemas.text`), so the document is
-  processed and its outputs can be encoded. In an identifier (``IDENTIFIERS``: a document's
-  ``id``) it is an :class:`InvalidUtf8Error` instead: replaced, ``a\\ud800`` and ``a\\ud801``
-  would become one id and their results could no longer be told apart. Nesting deeper than Python's recursion limit is a
-  :class:`MalformedRecordError`, not a crash. Timestamps are ISO 8601 strings.
-- ``avro``: schemaless Avro (the writer schema is the ``.avsc`` file; no header, no framing).
-  Parsed schemas are cached. A record with bytes left over after reading is a mismatch.
-- ``avro-registry``: magic byte 0, 4-byte big-endian schema id, Avro body, as Confluent's
-  serializers write it. The writer schema is fetched by id (cached) and resolved against the
-  contract, so producers may add optional fields. Output schemas are registered under
-  ``<topic>-value`` (TopicNameStrategy). See :mod:`schemas.registry`.
+"""Kafka record codecs by format name (``create_codec``): ``json`` (UTF-8 JSON validated against
+the same Avro contract; lone surrogates escaped in text become U+FFFD, in an identifier they are
+an error), ``avro`` (schemaless, the contract as writer schema) and ``avro-registry``
+(:mod:`schemas.registry`, imported only when asked for). One contract per record kind
+(:mod:`schemas.contracts`), so a producer may switch formats without the stage changing
+meaning. Errors are typed (:mod:`schemas.errors`). See docs/KAFKA_CONTRACTS.md.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any, Literal, Protocol
 
-import fastavro
 import orjson
-from fastavro.validation import validate
 
+from schemas.contracts import Contract, parsed_schema, read_avro, write_avro
 from schemas.errors import CodecError, InvalidUtf8Error, MalformedRecordError, SchemaMismatchError
 from schemas.text import inspect, replace_lone_surrogates
 
-Contract = Literal["document", "entity_result", "redacted_document"]
 Format = Literal["json", "avro", "avro-registry"]
-CONTRACTS: tuple[Contract, ...] = ("document", "entity_result", "redacted_document")
-_FIELD = re.compile(r"^(\S+) is <")
-_AVRO_FIELD = re.compile(r" on field (\S+)$")
 #: Only a JSON escape can spell a surrogate in valid UTF-8 JSON (checked before walking a record).
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 #: Fields that identify a record, per contract: a lone surrogate there is never replaced.
 IDENTIFIERS: dict[str, tuple[str, ...]] = {"document": ("id",)}
-
-
-@cache
-def schema_text(contract: Contract) -> str:
-    """The ``.avsc`` source of a contract (what other languages' producers load)."""
-    if contract not in CONTRACTS:
-        raise CodecError(f"unknown record contract {contract!r}; known: {CONTRACTS}")
-    return resources.files("schemas").joinpath("avro", f"{contract}.avsc").read_text(encoding="utf-8")
-
-
-@cache
-def parsed_schema(contract: Contract) -> dict:
-    """fastavro's parsed schema, parsed once per process."""
-    return fastavro.parse_schema(json.loads(schema_text(contract)))
-
-
-def check_shape(record: Any, contract: Contract) -> dict:
-    """Validate a decoded record against its contract; return it as a dict."""
-    if not isinstance(record, dict):
-        raise SchemaMismatchError(f"expected a JSON object for {contract}, got {type(record).__name__}")
-    try:
-        validate(record, parsed_schema(contract), raise_errors=True, strict=False)
-    except fastavro.validation.ValidationError as exc:
-        # fastavro's messages quote the offending value: keep only the field paths (no document text)
-        fields = sorted({_FIELD.match(str(e)).group(1) if _FIELD.match(str(e)) else "record" for e in exc.errors})
-        raise SchemaMismatchError(f"record does not match the {contract} schema: {'; '.join(fields)}") from exc
-    return record
 
 
 class Codec(Protocol):
@@ -143,38 +94,6 @@ class JsonCodec:
             return orjson.dumps(record, default=_json_default)
         except TypeError as exc:  # orjson.JSONEncodeError: e.g. lone surrogates in a string
             raise SchemaMismatchError(f"cannot encode {contract} as JSON: {exc}") from exc
-
-
-def read_avro(body: bytes, writer: dict, reader: dict | None = None) -> dict:
-    """One schemaless Avro datum; every byte must be consumed."""
-    buffer = io.BytesIO(body)
-    try:
-        record = fastavro.schemaless_reader(buffer, writer, reader)
-    except UnicodeDecodeError as exc:
-        raise InvalidUtf8Error("an Avro string is not valid UTF-8") from exc
-    except (EOFError, ValueError, IndexError, KeyError, TypeError, OverflowError, MemoryError) as exc:
-        raise SchemaMismatchError(f"value does not decode with the writer schema: {type(exc).__name__}") from exc
-    except fastavro.read.SchemaResolutionError as exc:  # pragma: no cover - subclass of AvroException
-        raise SchemaMismatchError(f"writer schema does not resolve to the contract: {exc}") from exc
-    except Exception as exc:  # fastavro raises bare AvroException subclasses for resolution
-        raise SchemaMismatchError(f"value does not decode with the writer schema: {exc}") from exc
-    if buffer.tell() != len(body):
-        raise SchemaMismatchError(f"{len(body) - buffer.tell()} bytes left after the record: wrong schema")
-    if not isinstance(record, dict):
-        raise SchemaMismatchError("Avro value is not a record")
-    return record
-
-
-def write_avro(record: dict, schema: dict, contract: str) -> bytes:
-    buffer = io.BytesIO()
-    try:
-        fastavro.schemaless_writer(buffer, schema, record)
-    except (ValueError, TypeError, KeyError, AttributeError, UnicodeEncodeError) as exc:
-        # fastavro's messages may quote the value (a union or enum mismatch): keep the field name only
-        where = _AVRO_FIELD.search(str(exc))
-        raise SchemaMismatchError(f"cannot encode {contract} as Avro: {type(exc).__name__}"
-                                  + (f" on field {where.group(1)}" if where else "")) from exc
-    return buffer.getvalue()
 
 
 class AvroCodec:

@@ -21,7 +21,7 @@ import struct
 
 import fastavro
 
-from schemas.codec import Contract, parsed_schema, read_avro, schema_text, write_avro
+from schemas.contracts import Contract, parsed_schema, read_avro, schema_text, write_avro
 from schemas.errors import CodecError, MalformedRecordError, RegistryError, SchemaMismatchError
 
 MAGIC = 0

@@ -36,7 +36,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.codec import read_avro, write_avro
+from schemas.contracts import read_avro, write_avro
 from schemas.errors import CodecError, MalformedRecordError
 from schemas.registry import RegistryAvroCodec, frame, unframe
 

@@ -23,10 +23,9 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 from pipeline.config import ModelSettings
-from pipeline.service import NerService
+from pipeline.service import AGGREGATIONS, NerService
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "aggregation"
-STRATEGIES = ("none", "simple", "first", "average", "max")
 TEXTS = {
     "name_email": "My name is John Smith and my email is john.smith@example.com",
     "phone_url_address": "Call me at +1 (415) 555-0132 or visit https://example.org/a?b=c. "
@@ -69,7 +68,7 @@ def main() -> None:
             "input_ids": model_inputs["input_ids"],
         }
         expected = {}
-        for strategy in STRATEGIES:
+        for strategy in AGGREGATIONS:
             entities = pipe.postprocess([outputs], aggregation_strategy=_strategy(strategy))
             expected[strategy] = [
                 {"label": e.get("entity_group", e.get("entity")), "score": float(e["score"]),

@@ -34,8 +34,7 @@ def redact_records(file: str, view: RecordView, redactor) -> list:
                 raise click.BadParameter(f"line {number}: {type(exc).__name__}" + (f" at {path}" if path else ""),
                                          param_hint="--file") from exc
     texts = [doc.text for _, doc in docs]
-    model = redactor.span_source.entities(texts) if redactor.span_source is not None and texts else \
-        [[] for _ in texts]
+    model = redactor.model_spans(texts)
     out = []
     for (line, doc), spans in zip(docs, model, strict=True):
         red = view.redact(doc, redactor, spans)

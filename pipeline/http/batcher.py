@@ -1,44 +1,19 @@
 """Dynamic batching with fair scheduling: the engine thread runs only the model.
 
-Public API (what routes, the job runner, ``/redact`` and other front doors call)::
+Public API (what routes, the job runner and ``/redact`` call)::
 
     body: bytes = await batcher.submit(texts, options)            # /predict_tokens JSON items
     spans = await batcher.entities(texts)                         # list[list[Entity]]
     value = await batcher.submit(texts, options, finish=fn)       # fn(docs, logits) -> value
 
-Cancelling the awaiting task (the client disconnected, the job was cancelled) drops the
-request: it stops consuming engine time at its next work unit. Errors are the core's
-(``Overloaded``, ``Unavailable``, ``RequestTooExpensive``, ``InputError``, ``EngineError``).
-
-The pipeline (after text-embeddings-inference's ``tokenization.rs`` / ``queue.rs`` / ``infer.rs``):
-
-1. request side: texts are tokenized before they queue, on the event loop when small, in a
-   small worker pool when large (``tokenizers`` releases the GIL there); each window of each
-   text becomes one **work unit** (``NerService.units``: an engine sequence);
-2. engine thread (``ner-engine``): picks work units from every queued request, least-served
-   request first (the padded tokens it has had so far, then arrival), packs them under the
-   token budget (``NerService.padded_tokens``: rows x widest) and ``max_batch_size`` rows, and
-   runs ONE ``NerService.run_units`` (``engine.run``). Nothing else: no tokenizing, no decoding.
-   Because a 100,000-character text is ~55 windows and a new request has been served nothing,
-   the new request leads the very next engine call, and rows much wider than its own stay out
-   of that call (``MIN_WIDTH_CAP``), so it is not padded to the long text's windows: it waits
-   at most about one engine batch (the one in flight) behind a large one. While requests
-   arrive concurrently and the budget is not full, it waits up to ``max_wait`` for more (a lone
-   sequential request never waits);
-3. request side again: when a request's last unit is back, its event loop merges the windows
-   and decodes (``NerService.merge`` / ``items``) and serializes, itself when small, in the
-   worker pool when large, so the engine thread is already running the next batch.
-
-Requests whose client has gone, or whose engine time passed ``max_engine_s``
-(``RequestTooExpensive``, HTTP 413), are dropped at the next unit. The queue is bounded
-(``max_queue`` requests admitted and not yet answered, tokenizing included): past it
-``Overloaded`` (HTTP 429 + ``Retry-After``).
-
-Lone-request fast path (:meth:`Batcher.run_inline`): a small request that arrives while the
-engine thread is idle and nothing is queued runs all stages on the event-loop thread. It saves
-the two thread hand-offs (loop -> engine thread -> loop), which dominate a lone short request's
-server overhead on CPU; measured in docs/ARCHITECTURE.md. It never runs while the engine thread
-has work, so the engine is never driven from two threads at once.
+Texts are tokenized before they queue; the engine thread (``ner-engine``) picks work units
+(one per text window) from every queued request, least-served first, under the padded-token
+budget, and runs one ``NerService.run_units``; merging, decoding and serializing happen back on
+the request side. Cancelling the awaiting task drops the request at its next unit. Errors are
+the core's (``Overloaded``, ``Unavailable``, ``RequestTooExpensive``, ``InputError``,
+``EngineError``). After text-embeddings-inference's queue; the why and the measurements
+(fairness, the lone-request fast path :meth:`Batcher.run_inline`) are in docs/ARCHITECTURE.md
+(HTTP API).
 """
 
 from __future__ import annotations
@@ -194,10 +169,6 @@ class Batcher:
             return self._finish(request, finish)
         return await loop.run_in_executor(self._pool, self._finish, request, finish)
 
-    async def predict(self, texts: Sequence[str], options: PredictOptions | None = None) -> bytes:
-        """``/predict_tokens`` JSON bytes (alias of :meth:`submit` without ``finish``)."""
-        return await self.submit(texts, options)  # type: ignore[return-value]
-
     async def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
         """Model entity spans per text (windowed, never truncated): ``/redact`` shares engine calls,
         the token budget and the 429 back-pressure with ``/predict_tokens``."""
@@ -217,8 +188,7 @@ class Batcher:
             return None
         docs = self.service.encode(texts, options)
         logits = self.service.infer(docs)
-        items = [self.service.items(d, lg, options) for d, lg in zip(docs, logits, strict=True)]
-        body = orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
+        body = self._items_body(options)(docs, logits)
         if self._on_round is not None:
             self._on_round(RoundStats(1, sum(len(d.widths) for d in docs), self.service.cost(docs), 0.0, 0))
         return body

@@ -35,6 +35,7 @@ from typing import Any
 from engines.errors import EngineError, NerStageError
 from pipeline.errors import ClientGone, InputError, Overloaded, RequestTooExpensive, TextTooLongError, Unavailable
 from pipeline.http.jobs.errors import JobConflictError, JobNotFoundError, JobQueueFullError, JobStoreError
+from schemas.http import ErrorBody
 
 #: Longest ``error`` / ``field`` in a body; both may quote client input (a job id, a dict key).
 MAX_MESSAGE_CHARS = 240
@@ -167,6 +168,10 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     message = answer.message or str(exc) or type(exc).__name__
     return {"error": clip(message), "error_type": answer.error_type,
             "field": clip(getattr(exc, "field", None), MAX_FIELD_CHARS), "limit": getattr(exc, "limit", None)}
+
+
+#: The error answers an API route documents in OpenAPI (``responses=``), all with the one body.
+ERROR_RESPONSES: dict[int | str, dict] = {code: {"model": ErrorBody} for code in (401, 403, 413, 422, 429, 503)}
 
 
 def error_headers(exc: BaseException) -> dict[str, str]:

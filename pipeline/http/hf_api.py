@@ -1,23 +1,16 @@
-"""``POST /``: the Hugging Face Inference API for token classification.
+"""``POST /``: the Hugging Face Inference API for token classification (bodies in
+:mod:`schemas.hf`), so ``huggingface_hub.InferenceClient(model="http://host:port")`` works
+against this server unchanged.
 
-So ``huggingface_hub.InferenceClient(model="http://host:port").token_classification(...)``
-(and anything else written against Inference Endpoints) works against this server unchanged.
-Bodies are in :mod:`schemas.hf`.
-
-Why it is a thin route over the batcher and not its own engine call: the answer must be the
-one ``/predict_tokens`` (and ``ner-stage predict --no-merge-adjacent``) gives, under the same
-limits, auth, back-pressure and metrics. So the request is turned into the same
-``(texts, PredictOptions)`` pair, checked by the same :func:`limits.texts_of`, queued on the
-same batcher, and only the last step differs: the batcher hands this module's ``finish`` the
-docs and logits, and it writes the transformers pipeline's items instead of BEI's. Adjacent
-spans are never joined (transformers does not), thresholds are not applied (the Inference
-API has none).
+A thin route over the batcher, not its own engine call: the answer is the one
+``/predict_tokens`` gives, under the same limits, auth, back-pressure and metrics; only the last
+step differs (this module's ``finish`` writes the transformers pipeline's items). See
+docs/ARCHITECTURE.md (HTTP API).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -25,16 +18,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from pipeline.http.errors import ApiError, RequestInvalidError
+from pipeline.http.errors import ERROR_RESPONSES, ApiError, RequestInvalidError
 from pipeline.http.limits import texts_of
-from pipeline.http.routes import _ERRORS, JSON, batched
+from pipeline.http.state import JSON, ServerState, batched, server_state
 from pipeline.service import NerService, PredictOptions
 from pipeline.tokenize import EncodedText
 from schemas.hf import HfRequest, HfResponse
 from schemas.http import PredictRequest
-
-if TYPE_CHECKING:
-    from pipeline.http.app import ServerState
 
 router = APIRouter()
 
@@ -87,12 +77,12 @@ def _texts(body: HfRequest, state: ServerState) -> list[str]:
         raise
 
 
-@router.post("/", response_model=HfResponse, responses=_ERRORS, tags=["inference"],
+@router.post("/", response_model=HfResponse, responses=ERROR_RESPONSES, tags=["inference"],
              summary="Token classification (Hugging Face Inference API)")
 async def hf_token_classification(body: HfRequest, request: Request) -> Response:
     """The transformers pipeline's answer: a flat list for one text, one list per text for a
     list. Same model, limits and batching as ``/predict_tokens``."""
-    state: ServerState = request.app.state.ner
+    state = server_state(request)
     texts = _texts(body, state)
     options = options_of(body, state.service)
     finish = _finisher(state.service, options, single=isinstance(body.inputs, str))

@@ -1,23 +1,9 @@
-"""Request limits: body size, body read deadline, inputs per request, characters per text.
-
-The body limits are a pure ASGI middleware (:class:`BodyLimitMiddleware`), so they hold for
-every route, before and while anything reads the body:
-
-- size: an oversized upload is refused from its ``Content-Length`` before a byte is read, and
-  a chunked one as soon as it crosses the limit (413);
-- time: each wait for the next piece of body ends after ``body_timeout_s``, and after that grace
-  the body must keep arriving at ``body_min_rate`` bytes/s on average (a body dripped a byte a
-  second is cut off at about ``body_timeout_s``), else 408;
-- a response sent before the body was read to its end (a 401, a 413, a 408, a route that takes
-  no body) carries ``Connection: close``, so an unread body cannot keep the connection.
-
-The same middleware reads form-encoded or untyped bodies as JSON (``curl -d`` works). The
-request head's limits (header deadline, count, size) are the server protocol's
-(:mod:`pipeline.http.server`). The other limits need the parsed request and are checked by
-:func:`to_work`, which also turns a request into what the batcher runs. Every refusal names
-the field and the limit. :func:`check_texts` is the one check of ``max_inputs`` and
-``max_text_chars``, used by every route that takes texts (``/predict_tokens``, async jobs,
-``POST /``, ``/redact``), so what ``/info`` reports is what every route enforces.
+"""Request limits, one place for each: the body (size, read deadline; a pure ASGI middleware,
+so it holds for every route before anything reads the body) and the texts (``check_texts``:
+``max_inputs`` and ``max_text_chars`` for every route that takes texts, the values ``/info``
+reports). ``flatten_inputs`` is the one unpacking of ``inputs``; ``to_work`` turns a
+``/predict_tokens`` body into what the batcher runs. Every refusal names the field and the
+limit. See docs/ARCHITECTURE.md (HTTP API, hostile clients).
 """
 
 from __future__ import annotations
@@ -153,22 +139,26 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-def texts_of(request: PredictRequest, settings: HttpSettings) -> list[str]:
-    """The request's texts, flattened from BEI's ``[["text"], ...]``, checked against limits."""
-    inputs = request.inputs
+def flatten_inputs(inputs: list[list[str]] | list[str] | str) -> list[str]:
+    """``inputs`` as a list of texts: one string, ``["text", ...]`` or BEI's ``[["text"], ...]``
+    (the one place the shapes are unpacked; an inner list must hold exactly one text)."""
     if isinstance(inputs, str):
-        texts = [inputs]
-    else:
-        texts = []
-        for i, item in enumerate(inputs):
-            if isinstance(item, list):
-                if len(item) != 1:
-                    raise RequestInvalidError(
-                        f"inputs[{i}] must hold exactly one text (token classification takes no text pairs)",
-                        field=f"inputs[{i}]", limit=1)
-                item = item[0]
-            texts.append(item)
-    return check_texts(texts, settings)
+        return [inputs]
+    texts = []
+    for i, item in enumerate(inputs):
+        if isinstance(item, list):
+            if len(item) != 1:
+                raise RequestInvalidError(
+                    f"inputs[{i}] must hold exactly one text (token classification takes no text pairs)",
+                    field=f"inputs[{i}]", limit=1)
+            item = item[0]
+        texts.append(item)
+    return texts
+
+
+def texts_of(request: PredictRequest, settings: HttpSettings) -> list[str]:
+    """The request's texts, flattened, checked against limits."""
+    return check_texts(flatten_inputs(request.inputs), settings)
 
 
 def check_texts(texts: list[str], settings: HttpSettings) -> list[str]:

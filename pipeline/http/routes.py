@@ -2,6 +2,7 @@
 
 Handlers stay thin: validate (pydantic + :mod:`limits`), hand work to the batcher, return the
 JSON bytes it produced (serialized off the event loop; no second validation of the response).
+See docs/ARCHITECTURE.md (HTTP API).
 """
 
 from __future__ import annotations
@@ -9,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import uuid
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from starlette.types import Receive
 
 from pipeline.errors import Unavailable
 from pipeline.http.auth import caller_key_hash
-from pipeline.http.batcher import until_gone
-from pipeline.http.errors import CallbackRefusedError
+from pipeline.http.errors import ERROR_RESPONSES, CallbackRefusedError
 from pipeline.http.jobs import Job
 from pipeline.http.limits import to_work
+from pipeline.http.state import JSON, batched, server_state
 from schemas.http import (
     AsyncPredictRequest,
     ErrorBody,
@@ -33,40 +31,17 @@ from schemas.http import (
     PredictResponse,
 )
 
-if TYPE_CHECKING:
-    from pipeline.http.app import ServerState
-
-JSON = "application/json"
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 413, 422, 429, 503)}
-
-T = TypeVar("T")
 api = APIRouter()
 ops = APIRouter()
 
 
-def _state(request: Request) -> ServerState:
-    return request.app.state.ner
-
-
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def batched(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Await batcher work for an HTTP request; if the client disconnects first the work is
-    cancelled (the batcher stops spending engine time on it at its next unit) and
-    :class:`~pipeline.errors.ClientGone` is raised."""
-    return await until_gone(asyncio.ensure_future(work), asyncio.ensure_future(_until_disconnect(request.receive)))
-
-
-@api.post("/predict_tokens", response_model=PredictResponse, responses=_ERRORS, tags=["inference"],
+@api.post("/predict_tokens", response_model=PredictResponse, responses=ERROR_RESPONSES, tags=["inference"],
           summary="Token classification (BEI-compatible)")
 async def predict_tokens(body: PredictRequest, request: Request) -> Response:
     """One list of items per input, in order. With ``aggregation_strategy`` 'none' (BEI's default)
     every token with every label's score; otherwise entity spans. Texts longer than the model
     window are processed in overlapping windows unless ``truncate`` is true."""
-    state = _state(request)
+    state = server_state(request)
     texts, options = to_work(body, state.settings)
     state.predicting += 1
     try:
@@ -93,12 +68,12 @@ def _job_status(job: Job) -> dict:
     return doc
 
 
-@api.post("/async/predict_tokens", status_code=202, response_model=JobAccepted, responses=_ERRORS,
+@api.post("/async/predict_tokens", status_code=202, response_model=JobAccepted, responses=ERROR_RESPONSES,
           tags=["async jobs"], summary="Submit a predict job; the result is POSTed to callback_url")
 async def submit_job(body: AsyncPredictRequest, request: Request) -> Response:
     """Accepted jobs are durable: they complete (and their callback is delivered) even if the
     server restarts. Callback URLs must resolve to public addresses unless allow-listed."""
-    state = _state(request)
+    state = server_state(request)
     to_work(body, state.settings)  # same limits as the sync route, refused now rather than later
     if body.callback_url is not None:
         if state.settings.callback_secret is None:
@@ -116,28 +91,28 @@ async def submit_job(body: AsyncPredictRequest, request: Request) -> Response:
                     headers={"Location": accepted["status_url"]})
 
 
-@api.get("/jobs/{job_id}", response_model=JobStatus, responses=_ERRORS | {404: {"model": ErrorBody}},
+@api.get("/jobs/{job_id}", response_model=JobStatus, responses=ERROR_RESPONSES | {404: {"model": ErrorBody}},
          tags=["async jobs"], summary="Job status, and its result or error once finished")
 async def get_job(job_id: str, request: Request) -> Response:
     """Any replica answers; a job created with another API key is a 404, as a missing one."""
-    store = _state(request).store
+    store = server_state(request).store
     job = await store.call(store.require, job_id, caller_key_hash(request))
     return Response(orjson.dumps(_job_status(job)), media_type=JSON)
 
 
 @api.delete("/jobs/{job_id}", response_model=JobStatus,
-            responses=_ERRORS | {404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+            responses=ERROR_RESPONSES | {404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
             tags=["async jobs"], summary="Cancel a queued or running job")
 async def cancel_job(job_id: str, request: Request) -> Response:
     """Any replica cancels; the replica running the job stops its engine work within
     ``job_poll_s``. A job created with another API key is a 404."""
-    job = await _state(request).runner.cancel(job_id, caller_key_hash(request))
+    job = await server_state(request).runner.cancel(job_id, caller_key_hash(request))
     return Response(orjson.dumps(_job_status(job)), media_type=JSON)
 
 
 @api.get("/info", response_model=Info, tags=["operations"], summary="Model, engine and limits")
 async def info(request: Request) -> Info:
-    state = _state(request)
+    state = server_state(request)
     service, settings = state.service, state.settings
     try:
         version = importlib.metadata.version("ner-stage")
@@ -158,7 +133,7 @@ async def health() -> Health:
 @ops.get("/ready", response_model=Health, responses={503: {"model": ErrorBody}}, tags=["operations"],
          summary="Readiness: model loaded and warmed, not shutting down")
 async def ready(request: Request) -> Health:
-    if not _state(request).ready:
+    if not server_state(request).ready:
         raise Unavailable("not ready")
     return Health(status="ready")
 
@@ -167,5 +142,5 @@ async def ready(request: Request) -> Health:
 async def metrics(request: Request) -> Response:
     from pipeline.http.metrics import CONTENT_TYPE
 
-    state = _state(request)
+    state = server_state(request)
     return Response(state.metrics.render(state.batcher.depth), media_type=CONTENT_TYPE)

@@ -37,7 +37,7 @@ from pipeline.http.batcher import Batcher
 from pipeline.http.callbacks import CallbackSender, backoff
 from pipeline.http.errors import error_body
 from pipeline.http.jobs import Job, JobStore, JobStoreError
-from pipeline.http.limits import options_of
+from pipeline.http.limits import flatten_inputs, options_of
 from pipeline.http.metrics import Metrics
 from pipeline.http.settings import HttpSettings
 from schemas.http import PredictRequest
@@ -195,11 +195,10 @@ class JobRunner:
     async def _run(self, job: Job, control: JobControl) -> None:
         try:
             request = PredictRequest.model_validate_json(job.request or b"{}")
-            texts = [t if isinstance(t, str) else t[0] for t in
-                     ([request.inputs] if isinstance(request.inputs, str) else request.inputs)]
+            texts = flatten_inputs(request.inputs)  # the limits were checked when the job was accepted
             if control.is_cancelled():
                 raise asyncio.CancelledError
-            work = asyncio.ensure_future(self.batcher.predict(texts, options_of(request)))
+            work = asyncio.ensure_future(self.batcher.submit(texts, options_of(request)))
             control.attach(work)
             result = await work
         except Overloaded:

@@ -21,6 +21,8 @@ from importlib.resources import files
 
 from fastapi import APIRouter, Request, Response
 
+from pipeline.http.state import server_state
+
 router = APIRouter()
 _AUTH_MARK = "__NER_AUTH__"
 
@@ -49,4 +51,4 @@ def page(auth_required: bool) -> Response:
 
 @router.get("/", include_in_schema=False)
 async def viewer(request: Request) -> Response:
-    return page(bool(request.app.state.ner.settings.api_key_values()))
+    return page(bool(server_state(request).settings.api_key_values()))

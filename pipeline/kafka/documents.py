@@ -17,7 +17,8 @@ from pipeline.errors import TextTooLongError
 from pipeline.kafka.errors import MissingTextError
 from pipeline.records.view import Document, RecordRedaction, entity_items
 from pipeline.spans import Entity
-from schemas.codec import Codec, check_shape
+from schemas.codec import Codec
+from schemas.contracts import check_shape
 from schemas.errors import InvalidUtf8Error, SchemaMismatchError
 
 

@@ -1,12 +1,10 @@
-"""``Redactor``: model spans + pattern spans -> anonymizer, for a batch of texts.
+"""``Redactor``: model spans + pattern spans -> anonymizer, for a batch of texts; the one entry
+point of the CLI, the ``/redact`` route and the Kafka worker.
 
-The one entry point the CLI, the HTTP route and the Kafka worker use. The span source is
-anything with ``entities(texts) -> list[list[Entity]]`` (``NerService``, or a fake in tests);
-the redactor never imports the model, so redaction can be tested and run pattern-only.
-
-Nothing here logs per document (structlog's default prints to stdout, which would corrupt
-``ner-stage redact``'s JSON); callers count documents and entities in their metrics. Error
-messages name labels and offsets, never text, span values or output.
+The span source is anything with ``entities(texts) -> list[list[Entity]]`` (``NerService``, a
+fake in tests), or the caller passes the spans it has (``redact(..., model=...)``,
+``redact_spans``); the redactor never imports the model. Nothing here logs per document, and
+error messages name labels and offsets, never text. See docs/ARCHITECTURE.md (Redaction).
 """
 
 from __future__ import annotations
@@ -74,15 +72,11 @@ class Redactor:
             return self.policy
         return self.policy.with_overrides(overrides, default, self.operator_defaults)
 
-    def spans(self, texts: Sequence[str], lists: TermLists | None = None) -> list[list[Entity]]:
-        """All detections per text (model, recognizers, propagation), unresolved."""
-        if self.span_source is not None and texts:
-            model = self.span_source.entities(list(texts))
-            if len(model) != len(texts):
-                raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
-        else:
-            model = [[] for _ in texts]
-        return [self.detections(text, found, lists) for text, found in zip(texts, model, strict=True)]
+    def model_spans(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """The span source's entities, one list per text (empty lists without a span source)."""
+        if self.span_source is None or not texts:
+            return [[] for _ in texts]
+        return _one_per_text(texts, self.span_source.entities(list(texts)))
 
     def detections(self, text: str, model_spans: Sequence[Entity], lists: TermLists | None = None) -> list[Entity]:
         """Every detection of one text, unresolved: the model's spans, the recognizers' (on the
@@ -106,12 +100,12 @@ class Redactor:
                 spans.extend(_to_original(view, self.propagation.find(view.plain, on_plain)))
         return spans
 
-    def redact(self, texts: Sequence[str], policy: Policy | None = None, lists: TermLists | None = None
-               ) -> list[Redaction]:
-        """One ``Redaction`` per text, in order (model spans from the span source)."""
-        policy = policy or self.policy
-        return [anonymize(text, spans, policy, self.conflict)
-                for text, spans in zip(texts, self.spans(texts, lists), strict=True)]
+    def redact(self, texts: Sequence[str], policy: Policy | None = None, lists: TermLists | None = None, *,
+               model: Sequence[Sequence[Entity]] | None = None) -> list[Redaction]:
+        """One ``Redaction`` per text, in order. ``model``: the texts' model spans when the caller
+        has them already (the HTTP batcher's); otherwise the span source is asked."""
+        model = self.model_spans(texts) if model is None else _one_per_text(texts, model)
+        return [self.redact_spans(text, spans, policy, lists) for text, spans in zip(texts, model, strict=True)]
 
     def redact_spans(self, text: str, model_spans: Sequence[Entity], policy: Policy | None = None,
                      lists: TermLists | None = None) -> Redaction:
@@ -121,6 +115,13 @@ class Redactor:
         The result's ``entities`` are the document's one answer: the resolved detections (each
         with its ``source``), which the Kafka worker also publishes as the entity record."""
         return anonymize(text, self.detections(text, model_spans, lists), policy or self.policy, self.conflict)
+
+
+def _one_per_text(texts: Sequence[str], model: Sequence[Sequence[Entity]]) -> Sequence[Sequence[Entity]]:
+    """``model`` if it holds one span list per text: the one check of a span source's answer."""
+    if len(model) != len(texts):
+        raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
+    return model
 
 
 def _to_original(view: SeeThrough, spans: Sequence[Entity]) -> list[Entity]:

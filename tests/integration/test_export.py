@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A randomly initialised BERT token classifier with the default model's tokenizer."""
-    from engines.bundle import rampart_dir
+    from engines.rampart import rampart_dir
 
     out = tmp_path_factory.mktemp("tiny-hf")
     config = transformers.BertConfig(vocab_size=19730, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from engines import load_bundle
-from engines.int8 import INT8_MODEL
 from engines.ort import OnnxRuntimeEngine
+from engines.rampart import INT8_MODEL
 from pipeline.service import AGGREGATIONS, NerService, PredictOptions
 
 pytestmark = pytest.mark.integration
@@ -61,8 +61,8 @@ def test_float32_graph_computes_what_the_4bit_graph_computes():
     """The int8 bundle starts from this graph: it must be the shipped model, not an approximation."""
     import onnxruntime as ort
 
-    from engines.bundle import rampart_dir
     from engines.dequantize import float32_graph
+    from engines.rampart import rampart_dir
 
     q4 = rampart_dir() / "onnx" / "model_q4.onnx"
     fp32 = float32_graph(q4)

@@ -11,6 +11,10 @@ left out, they move with onnxruntime versions). Regenerate after a deliberate ch
 Every case also runs with the int8 bundle (``rampart-int8``) against the same files, which are
 never written from its output: a difference there is issue 25's gate failing, not a new golden.
 
+Each case runs the steps ``POST /redact`` takes (``pipeline.http.redact_api``: ``request_terms``,
+the model's entity spans per text as the server's batcher finds them, ``redact_texts``), with a
+redactor that has no span source of its own, as the server's.
+
 Beyond the golden comparison every case checks the guarantees directly: no detected span's
 original text survives (for operators that redact), offsets index the original text.
 """
@@ -23,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.http.redact_api import redact_texts, request_terms
 from pipeline.redact import OperatorDefaults, Redactor, build_recognizers, default_policy
-from pipeline.redact.api import redact_request
 from schemas.redact import RedactRequest
 
 pytestmark = pytest.mark.integration
@@ -49,16 +53,21 @@ def model_name(request):
 
 
 @pytest.fixture(scope="module")
-def redactors(request, model_name):
-    """Redactors by recognizer list, built once per model (spaCy loads in seconds)."""
-    service = request.getfixturevalue("rampart_int8_service" if model_name == "rampart-int8" else "rampart_service")
+def service(request, model_name):
+    return request.getfixturevalue("rampart_int8_service" if model_name == "rampart-int8" else "rampart_service")
+
+
+@pytest.fixture(scope="module")
+def redactors():
+    """Redactors by recognizer list, built once (spaCy loads in seconds); no span source: the
+    model's spans are passed in, as the server passes its batcher's."""
     cache: dict[tuple[str, ...], Redactor] = {}
 
     def get(names: tuple[str, ...] | None) -> Redactor:
         key = names or ()
         if key not in cache:
             recognizers = build_recognizers(names) if names else build_recognizers()
-            cache[key] = Redactor(service, recognizers, default_policy(DEFAULTS), operator_defaults=DEFAULTS)
+            cache[key] = Redactor(None, recognizers, default_policy(DEFAULTS), operator_defaults=DEFAULTS)
         return cache[key]
 
     return get
@@ -82,14 +91,14 @@ def _answer(response: list[dict]) -> list:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_golden(case, redactors, model_name):
+def test_golden(case, redactors, service, model_name):
     spec = json.loads((GOLDEN / f"{case}.in.json").read_text(encoding="utf-8"))
     redactor = redactors(tuple(spec["recognizers"]) if "recognizers" in spec else None)
     request = RedactRequest(inputs=spec["inputs"], policy=spec.get("policy"),
                             default_operator=spec.get("default_operator"), allow=spec.get("allow"),
                             deny=spec.get("deny"))
-    response = redact_request(redactor, request).model_dump()
-    policy = redactor.policy_with(request.policy, request.default_operator)
+    policy, lists = request_terms(redactor, request)
+    response = redact_texts(redactor, request.inputs, service.entities(request.inputs), policy, lists).model_dump()
 
     for text, item in zip(spec["inputs"], response, strict=True):
         out = item["redacted_text"]

@@ -20,7 +20,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from pipeline.devtools.processes import free_port
-from schemas.codec import create_codec, schema_text, write_avro
+from schemas.codec import create_codec
+from schemas.contracts import schema_text, write_avro
 from schemas.errors import MalformedRecordError, RecordError, RegistryError, SchemaMismatchError
 from schemas.registry import RegistryAvroCodec, frame, registry_client, unframe
 from schemas.writer_schema import decode_with_writer_schema, encode_with_schema

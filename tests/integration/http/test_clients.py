@@ -16,7 +16,7 @@ from baseten_performance_client import PerformanceClient, RequestProcessingPrefe
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError
 
-from pipeline.service import PredictOptions
+from pipeline.service import AGGREGATIONS, PredictOptions
 from tests.integration.http.conftest import start_server
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ TEXTS = [
     "Email maria.garcia@example.com or call +1 (415) 555-0199, Maria Garcia, 42 Market Street, Springfield.",
     "Nothing to see here.",
 ]
-STRATEGIES = ("none", "simple", "first", "average", "max")
+STRATEGIES = AGGREGATIONS
 KEY = "client-test-key"
 
 

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from engines import BundleError, EngineError, create_engine, load_bundle
-from engines.bundle import rampart_dir
+from engines.rampart import rampart_dir
 
 
 @pytest.fixture

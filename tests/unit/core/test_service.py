@@ -87,3 +87,12 @@ def test_none_items_have_full_distribution_and_raw_scores(bundle):
     assert abs(sum(items[0]["results"].values()) - 1) < 1e-5
     (raw,) = service.predict(["hello world"], PredictOptions(aggregation="none", raw_scores=True))
     assert abs(sum(raw[0]["results"].values()) - 1) > 1e-3
+
+
+def test_entity_spans_read_aggregation_none_as_first(bundle):
+    """Spans need aggregation: ``none`` (``--aggregation none``, or a caller's options) means ``first``."""
+    service = make(bundle)
+    texts = ["Alice Smith wrote to bob@example.com from Berlin on 2024-01-02", "Zoë 555-0100 token42"]
+    first = service.entities(texts, PredictOptions(aggregation="first", ignore_labels=()))
+    assert any(first)
+    assert service.entities(texts, PredictOptions(aggregation="none", ignore_labels=())) == first

@@ -248,7 +248,7 @@ def test_a_lone_small_request_runs_inline_with_the_same_answer(bundle):
     async def scenario(batcher):
         inline = batcher.run_inline(["Alice wrote to Bob"], options)
         too_long = batcher.run_inline(["x" * 101], options)
-        queued = await batcher.predict(["Alice wrote to Bob"], options)
+        queued = await batcher.submit(["Alice wrote to Bob"], options)
         return inline, too_long, queued
 
     inline, too_long, queued = run_with_batcher(svc, scenario, inline_max_chars=100, on_round=rounds.append)

@@ -9,6 +9,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from pipeline.http.errors import RequestInvalidError
+from pipeline.http.limits import flatten_inputs
 from schemas.http import MAX_METADATA_BYTES, AsyncPredictRequest, PredictRequest
 from schemas.redact import RedactRequest
 from schemas.text import MAX_SAFE_INT, inspect, replace_lone_surrogates
@@ -73,3 +75,13 @@ def test_valid_bodies_keep_their_values():
     assert body.inputs == [["x \ufffd y"]] and body.threshold == 1.0 and body.label_thresholds == {"EMAIL": 0.0}
     assert body.metadata == {"ids": [9007199254740991], "k": {"v": [None, True, 0.25]}}
     assert RedactRequest.model_validate({"inputs": "a\udfffb", "policy": {"EMAIL": "mask"}}).inputs == ["a\ufffdb"]
+
+
+def test_inputs_flatten_from_every_shape_and_refuse_text_pairs():
+    """``flatten_inputs`` is the one unpacking of ``inputs`` (sync route, async jobs, ``POST /``)."""
+    assert flatten_inputs("a") == ["a"]
+    assert flatten_inputs(["a", "b"]) == ["a", "b"]
+    assert flatten_inputs([["a"], ["b"]]) == ["a", "b"]
+    with pytest.raises(RequestInvalidError) as info:
+        flatten_inputs([["a"], ["b", "c"]])
+    assert (info.value.field, info.value.limit) == ("inputs[1]", 1)

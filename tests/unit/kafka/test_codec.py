@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.codec import AvroCodec, JsonCodec, check_shape, create_codec
+from schemas.codec import AvroCodec, JsonCodec, create_codec
+from schemas.contracts import check_shape
 from schemas.errors import CodecError, InvalidUtf8Error, MalformedRecordError, SchemaMismatchError
 
 DOC = {"id": "d1", "text": "Zoë met José", "metadata": {"source": "crm"}, "language": "en"}

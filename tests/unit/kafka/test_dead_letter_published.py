@@ -14,7 +14,8 @@ from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.worker import Worker
 from pipeline.redact import RedactSettings
 from pipeline.service import NerService
-from schemas.codec import AvroCodec, JsonCodec, parsed_schema
+from schemas.codec import AvroCodec, JsonCodec
+from schemas.contracts import parsed_schema
 from schemas.errors import InvalidUtf8Error, MalformedRecordError
 from schemas.registry import RegistryAvroCodec
 from schemas.writer_schema import decode_schemaless

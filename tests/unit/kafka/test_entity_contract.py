@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import fastavro
 
-from schemas.codec import schema_text
+from schemas.contracts import schema_text
 
 NEW = fastavro.parse_schema(json.loads(schema_text("entity_result")))
 

@@ -20,7 +20,7 @@ from pipeline.records.view import SEPARATOR, RecordView, entity_items
 from pipeline.redact import Redactor, RedactSettings, build_recognizers
 from pipeline.redact.operators import OperatorDefaults
 from pipeline.spans import Entity
-from schemas.codec import read_avro, write_avro
+from schemas.contracts import read_avro, write_avro
 
 TICKET = {"ticket_id": "T-1", "subject": "Refund", "priority": 3,
           "body": "Ana Lima wrote from ana@example.com", "comments": [

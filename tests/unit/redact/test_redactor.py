@@ -93,6 +93,19 @@ def test_a_span_source_returning_the_wrong_number_of_results_is_an_error():
 
     with pytest.raises(RedactError, match="returned 0 results for 1 texts"):
         Redactor(Broken()).redact(["x"])
+    with pytest.raises(RedactError, match="returned 0 results for 1 texts"):
+        Redactor(None).redact(["x"], model=[])  # spans passed in (the /redact route's way): the same check
+
+
+def test_model_spans_passed_in_redact_as_the_span_source_would():
+    class Names:
+        def entities(self, texts):
+            return [[Entity("GIVEN_NAME", 0, 5, 0.9)] if t.startswith("Maria") else [] for t in texts]
+
+    texts = ["Maria wrote to maria@example.com", "nothing here", "Maria again"]
+    asked = [r.to_dict() for r in Redactor(Names(), build_recognizers()).redact(texts)]
+    given = [r.to_dict() for r in Redactor(None, build_recognizers()).redact(texts, model=Names().entities(texts))]
+    assert given == asked and "Maria" not in asked[0]["redacted_text"]
 
 
 def test_from_settings(monkeypatch):

@@ -1,21 +1,16 @@
-"""``POST /redact`` as a FastAPI router, for the HTTP server to include.
+"""``POST /redact``: the redaction package's operation as a route, for the app to include.
 
-``create_router(redactor, model_spans=None)``:
+``create_router(redactor, model_spans=None, check_texts=None)``: ``redactor`` is a ``Redactor``
+or a zero-argument callable returning one (per request); ``model_spans`` is
+``async (request, texts) -> list[list[Entity]]`` (the app passes its batcher's ``entities``, so
+``/redact`` shares engine calls, fair scheduling and the 429 back-pressure with
+``/predict_tokens``; None: pattern recognizers only); ``check_texts`` raises when the texts
+exceed the server's limits (the app passes ``limits.check_texts``). A factory rather than a
+module-level router so the route is tested with any redactor and span finder.
 
-- ``redactor``: a ``Redactor`` (its recognizers, policy and conflict strategy), or a
-  zero-argument callable returning one (called per request, for apps that build it at start-up);
-- ``model_spans``: ``async (request, texts) -> list[list[Entity]]``, the model's entity spans
-  per text. The server passes its batcher's ``entities`` (so ``/redact`` shares engine calls,
-  fair scheduling and the 429 back-pressure with ``/predict_tokens``, and a client that
-  disconnects stops costing engine time); None means pattern recognizers only;
-- ``check_texts``: raises when the texts exceed the server's limits (the HTTP server passes
-  ``pipeline.http.limits.check_texts``, the limits every route shares); None checks nothing.
-
-The route is async: it awaits the model spans, then redacts each text with
-``Redactor.redact_spans`` (recognizers, repeats, conflicts, operators), on the event loop for
-small bodies and in a worker thread for large ones. Errors are left to the app's error table
-(``PolicyError`` is an ``InputError`` -> 422). Document text and redacted output are never
-logged here.
+:func:`request_terms` and :func:`redact_texts` are the steps the route takes, also what the
+golden redaction tests run. Document text and redacted output are never logged here. See
+docs/ARCHITECTURE.md (Redaction).
 """
 
 from __future__ import annotations
@@ -25,7 +20,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, Request
 
-from pipeline.redact.errors import RedactError
 from pipeline.redact.policy import Policy
 from pipeline.redact.redactor import Redactor
 from pipeline.redact.term_lists import TermLists
@@ -38,13 +32,19 @@ SpanFinder = Callable[[Request, list[str]], Awaitable[list[list[Entity]]]]
 REDACT_ON_LOOP_CHARS = 4000
 
 
+def request_terms(redactor: Redactor, body: RedactRequest) -> tuple[Policy, TermLists | None]:
+    """The request's policy (the redactor's plus its overrides) and allow/deny lists; bad ones
+    raise here, before the model runs."""
+    policy = redactor.policy_with(body.policy, body.default_operator)
+    lists = TermLists.build(body.allow, body.deny) if body.allow or body.deny else None
+    return policy, lists
+
+
 def redact_texts(redactor: Redactor, texts: Sequence[str], model: Sequence[Sequence[Entity]],
                  policy: Policy, lists: TermLists | None = None) -> RedactResponse:
     """One item per text: its model spans plus the recognizers', redacted by ``policy``
     (``lists``: the request's allow/deny entries)."""
-    if len(model) != len(texts):
-        raise RedactError(f"span source returned {len(model)} results for {len(texts)} texts")
-    results = [redactor.redact_spans(text, spans, policy, lists) for text, spans in zip(texts, model, strict=True)]
+    results = redactor.redact(texts, policy, lists, model=model)
     return RedactResponse.model_validate([r.to_dict() for r in results])
 
 
@@ -65,8 +65,7 @@ def create_router(redactor: Redactor | Callable[[], Redactor], model_spans: Span
         if check_texts is not None:
             check_texts(body.inputs)
         active = current()
-        policy = active.policy_with(body.policy, body.default_operator)  # bad policies fail before the model runs
-        lists = TermLists.build(body.allow, body.deny) if body.allow or body.deny else None  # and bad lists
+        policy, lists = request_terms(active, body)
         texts = body.inputs
         if model_spans is not None:
             model = await model_spans(request, texts)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from pipeline.http.redact_api import create_router
 from pipeline.redact import Redactor, build_recognizers
-from pipeline.redact.http import create_router
 from pipeline.spans import Entity
 
 
