@@ -1,7 +1,7 @@
 """Avro in Confluent Schema Registry framing: ``0x00`` + 4-byte schema id + schemaless Avro.
 
 The registry client is confluent-kafka's ``SchemaRegistryClient``; the tests run it against a
-real registry (Apicurio, :mod:`pipeline.schema_registry`). Framing and (de)serialization are done here with
+real registry (Apicurio, :mod:`pipeline.devtools.schema_registry`). Framing and (de)serialization are done here with
 fastavro so decode errors map onto the same typed errors as the other formats, and so the
 writer schema can be *resolved* against the contract (producers may add optional fields).
 
