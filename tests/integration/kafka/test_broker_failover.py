@@ -41,6 +41,27 @@ def _leader_index(cluster, topic: str, partition: int) -> int:
     return next(i for i, node in enumerate(cluster.nodes) if node.node_id == leader)
 
 
+def _progress(bootstrap: str, names: TopicNames, group: str) -> str:
+    """Where a stall sits: the input's end and the group's committed offsets (did the worker
+    commit?), the entities topic's end (did it produce?). Read with plain clients, best effort."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    lines = []
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        for topic in (names.input, names.entities):
+            parts = [TopicPartition(topic, p) for p in range(3)]
+            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts]
+            lines.append(f"{topic} ends: {ends}")
+        committed = consumer.committed([TopicPartition(names.input, p) for p in range(3)], timeout=10)
+        lines.append(f"group {group} committed: {[tp.offset for tp in committed]}")
+    except Exception as exc:  # a diagnosis must not hide the failure it explains
+        lines.append(f"progress unreadable: {exc!r}")
+    finally:
+        consumer.close()
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("delivery", ["exactly_once", "at_least_once"])
 def test_a_node_killed_mid_stream_and_restarted_loses_nothing(three_nodes, worker_process, delivery):
     cluster = three_nodes
@@ -76,7 +97,8 @@ def test_a_node_killed_mid_stream_and_restarted_loses_nothing(three_nodes, worke
         try:
             entities.until(lambda recs: done(recs, more), timeout=120, what="records with a node down")
         except AssertionError as exc:  # the worker's own account of the stall
-            raise AssertionError(f"{exc}\nworker log:\n{worker.log_text()[-4000:]}") from exc
+            progress = _progress(bootstrap, names, f"failover-{suffix}")
+            raise AssertionError(f"{exc}\n{progress}\nworker log:\n{worker.log_text()[-4000:]}") from exc
         finally:  # never leave the shared cluster a node short for the next test
             cluster.start_node(victim, timeout_s=120)
     finally:
